@@ -1,0 +1,290 @@
+// Package config loads and validates Omnistitch's configuration: the main
+// file (omnistitch.yaml) and the identity rules file it names.
+//
+// Every field a file leaves out keeps its default from the embedded files in
+// configs/, so the shipped files are the single source of the defaults. Any
+// problem is reported as an *Error naming the file, line and field, because a
+// bad configuration must stop the service at start-up, not misbehave later.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/omnistitch/omnistitch/configs"
+)
+
+// Config is the whole configuration: omnistitch.yaml plus the identity file it names.
+type Config struct {
+	IdentityFile string   `yaml:"identity_file"` // path of the identity rules, relative to the main file; default "identity.yaml"
+	State        State    `yaml:"state"`
+	Input        Input    `yaml:"input"`
+	Journey      Journey  `yaml:"journey"`
+	Profile      Profile  `yaml:"profile"`
+	Identity     Identity `yaml:"-"` // loaded from IdentityFile
+}
+
+// State configures the embedded Pebble store.
+type State struct {
+	Dir             string `yaml:"dir"`              // default "data/state"
+	CustomerCache   int    `yaml:"customer_cache"`   // decoded customer records kept in memory; default 100000; >= 0
+	IdentifierCache int    `yaml:"identifier_cache"` // decoded identifier records kept in memory; default 400000; >= 0
+}
+
+// Input configures what the consumers accept.
+type Input struct {
+	MaxEventBytes int      `yaml:"max_event_bytes"` // larger records are dead-lettered; default 1048576; 1..67108864
+	Channels      []string `yaml:"channels"`        // accepted channels; default [web, store, callcentre, email]; non-empty, unique, each a name
+}
+
+// Journey maps event types to funnel stages.
+type Journey struct {
+	Stages []Stage `yaml:"stages"` // in funnel order
+}
+
+// Stage is one funnel stage.
+type Stage struct {
+	Name  string   `yaml:"name"`
+	Types []string `yaml:"types"` // event types that put a customer in this stage
+}
+
+// Profile configures the purchase figures of profiles.
+type Profile struct {
+	PurchaseTypes []string `yaml:"purchase_types"` // event types counted as purchases; default [purchase]
+	RevenueProp   string   `yaml:"revenue_prop"`   // numeric props field summed as revenue on purchases; default "total"
+}
+
+// Identity is the content of the identity rules file.
+type Identity struct {
+	DefaultCountry string   `yaml:"default_country"` // ISO 3166-1 alpha-2 region for phone numbers without country code; default "DE"
+	SharedAfter    int      `yaml:"shared_after"`    // a detect_shared identifier seen with more than this many distinct values of one higher-priority type is shared; default 3; >= 1
+	JunkValues     []string `yaml:"junk_values"`     // extra junk values on top of the built-in list
+	Types          []IDType `yaml:"types"`           // identifier types, highest priority first
+}
+
+// IDType is one identifier type. After Load or Default, Kind is never empty.
+type IDType struct {
+	Name         string   `yaml:"name"`
+	Kind         string   `yaml:"kind"`          // "plain" (default), "email" or "phone"
+	Limit        int      `yaml:"limit"`         // max distinct values per customer; >= 1
+	DetectShared bool     `yaml:"detect_shared"` // watch for shared devices/cookies
+	Blocklist    []string `yaml:"blocklist"`
+}
+
+const (
+	kindPlain = "plain"
+	kindEmail = "email"
+	kindPhone = "phone"
+
+	mainFileName     = "omnistitch.yaml"
+	maxEventBytesMax = 64 << 20
+	// Configuration files are small; the cap keeps a mistaken path (a log
+	// file, /dev/zero) from eating memory before the YAML parser rejects it.
+	maxFileBytes = 16 << 20
+)
+
+// defaults is parsed once; Default hands out deep copies so that no caller
+// can change what another caller (or Load) sees.
+var defaults = sync.OnceValue(func() *Config {
+	c, err := load(embeddedSource{}, mainFileName, &Config{})
+	if err != nil {
+		// The embedded files are part of the binary and covered by tests;
+		// reaching this is a build defect, not a user error.
+		panic("config: embedded configs/ files are invalid: " + err.Error())
+	}
+	return c
+})
+
+// Default returns the configuration of the embedded configs/ files (configs.FS).
+// Each call returns a new deep copy that the caller may modify.
+func Default() *Config {
+	return defaults().clone()
+}
+
+// Load reads the main file at path and the identity file it names. Fields missing from a file keep their
+// defaults (from the embedded files); a list given in the file replaces the default list.
+// Every error is an *Error.
+func Load(path string) (*Config, error) {
+	c, err := load(osSource{}, path, Default())
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Priority returns the index of an identifier type in Identity.Types (0 = highest), ok=false if unknown.
+func (id *Identity) Priority(name string) (int, bool) {
+	for i, t := range id.Types {
+		if t.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// StageOf returns the stage name of an event type, "" if unmapped.
+// It scans the (small) stage lists; callers on a hot path may build a map once.
+func (j *Journey) StageOf(eventType string) string {
+	for _, s := range j.Stages {
+		if slices.Contains(s.Types, eventType) {
+			return s.Name
+		}
+	}
+	return ""
+}
+
+// clone returns a deep copy: no slice of the result shares memory with c.
+func (c *Config) clone() *Config {
+	d := *c
+	d.Input.Channels = slices.Clone(c.Input.Channels)
+	d.Journey.Stages = slices.Clone(c.Journey.Stages)
+	for i := range d.Journey.Stages {
+		d.Journey.Stages[i].Types = slices.Clone(d.Journey.Stages[i].Types)
+	}
+	d.Profile.PurchaseTypes = slices.Clone(c.Profile.PurchaseTypes)
+	d.Identity.JunkValues = slices.Clone(c.Identity.JunkValues)
+	d.Identity.Types = slices.Clone(c.Identity.Types)
+	for i := range d.Identity.Types {
+		d.Identity.Types[i].Blocklist = slices.Clone(d.Identity.Types[i].Blocklist)
+	}
+	return &d
+}
+
+// normalise fills in values whose default is implied rather than inherited
+// from the embedded files: a type given in a user's list starts from zero.
+func (c *Config) normalise() {
+	for i := range c.Identity.Types {
+		if c.Identity.Types[i].Kind == "" {
+			c.Identity.Types[i].Kind = kindPlain
+		}
+	}
+}
+
+// source abstracts where files come from, so the embedded defaults and the
+// user's files go through exactly the same decoding and validation.
+type source interface {
+	read(name string) ([]byte, error)
+	// resolve returns the identity file path named rel in the main file main.
+	resolve(main, rel string) string
+}
+
+type osSource struct{}
+
+func (osSource) read(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes, not a configuration file", maxFileBytes)
+	}
+	return data, nil
+}
+
+func (osSource) resolve(main, rel string) string {
+	if filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(filepath.Dir(main), rel)
+}
+
+type embeddedSource struct{}
+
+func (embeddedSource) read(name string) ([]byte, error) { return fs.ReadFile(configs.FS, name) }
+
+func (embeddedSource) resolve(main, rel string) string { return path.Join(path.Dir(main), rel) }
+
+// load decodes the main file at mainPath and its identity file on top of base
+// (which it modifies and returns), then validates the result.
+func load(src source, mainPath string, base *Config) (*Config, *Error) {
+	data, err := src.read(mainPath)
+	if err != nil {
+		return nil, &Error{File: mainPath, Msg: "cannot read: " + osMessage(err), err: err}
+	}
+	mainRoot, e := decodeFile(mainPath, data, base)
+	if e != nil {
+		return nil, e
+	}
+
+	if base.IdentityFile == "" {
+		return nil, &Error{File: mainPath, Line: lineOf(mainRoot, fieldPath{"identity_file"}),
+			Field: "identity_file", Msg: "must not be empty"}
+	}
+	idPath := src.resolve(mainPath, base.IdentityFile)
+	idData, err := src.read(idPath)
+	if err != nil {
+		// Point at the field that named the file: that is where a fix goes.
+		// The line is 0 when the file was named by default.
+		return nil, &Error{File: mainPath, Line: lineOf(mainRoot, fieldPath{"identity_file"}),
+			Field: "identity_file", Msg: fmt.Sprintf("cannot read identity file %s: %s", idPath, osMessage(err)), err: err}
+	}
+	idRoot, e := decodeFile(idPath, idData, &base.Identity)
+	if e != nil {
+		return nil, e
+	}
+
+	base.normalise()
+	if p := validate(base); p != nil {
+		file, root := mainPath, mainRoot
+		if p.identity {
+			file, root = idPath, idRoot
+		}
+		return nil, &Error{File: file, Line: lineOf(root, p.path), Field: p.path.String(), Msg: p.msg}
+	}
+	return base, nil
+}
+
+// osMessage drops the operation and path from an *fs.PathError: the *Error
+// already names the file, and repeating it makes the message hard to read.
+func osMessage(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// decodeFile parses data and decodes it into out (a pointer to a struct that
+// already holds the defaults). It returns the document's root node, nil for
+// an empty file, so that later validation errors can find their line.
+func decodeFile(file string, data []byte, out any) (*yaml.Node, *Error) {
+	root, e := parseNode(file, data)
+	if e != nil {
+		return nil, e
+	}
+	if root == nil {
+		return nil, nil
+	}
+	if root.Kind != yaml.MappingNode && !isNull(root) {
+		return nil, &Error{File: file, Line: root.Line, Msg: "expected a mapping of fields at the top level, got " + describe(root)}
+	}
+	// The schema check comes first because it reports the exact field of a
+	// mistake; yaml's own errors only carry a line.
+	if e := checkSchema(file, root, out); e != nil {
+		return nil, e
+	}
+	err := guard(func() error {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		return dec.Decode(out)
+	})
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(file, root, err)
+	}
+	return root, nil
+}

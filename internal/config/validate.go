@@ -1,0 +1,212 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Names end up in ClickHouse rows, metric labels and rule files; one simple
+// spelling keeps them portable and makes "Web" vs "web" typos impossible.
+var nameRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// problem is a validation failure, located by path in the main file or, when
+// identity is set, in the identity file.
+type problem struct {
+	identity bool
+	path     fieldPath
+	msg      string
+}
+
+func mainProblem(path fieldPath, format string, args ...any) *problem {
+	return &problem{path: path, msg: fmt.Sprintf(format, args...)}
+}
+
+func identityProblem(path fieldPath, format string, args ...any) *problem {
+	return &problem{identity: true, path: path, msg: fmt.Sprintf(format, args...)}
+}
+
+// validate checks the decoded configuration and returns the first problem,
+// in file order (main file first), or nil.
+func validate(c *Config) *problem {
+	if c.IdentityFile == "" {
+		return mainProblem(fieldPath{"identity_file"}, "must not be empty")
+	}
+	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile} {
+		if p := check(c); p != nil {
+			return p
+		}
+	}
+	return validateIdentity(&c.Identity)
+}
+
+func validateState(c *Config) *problem {
+	s := c.State
+	if strings.TrimSpace(s.Dir) == "" {
+		return mainProblem(fieldPath{"state", "dir"}, "must not be empty")
+	}
+	if s.CustomerCache < 0 {
+		return mainProblem(fieldPath{"state", "customer_cache"}, "must be 0 or more (0 disables the cache), got %d", s.CustomerCache)
+	}
+	if s.IdentifierCache < 0 {
+		return mainProblem(fieldPath{"state", "identifier_cache"}, "must be 0 or more (0 disables the cache), got %d", s.IdentifierCache)
+	}
+	return nil
+}
+
+func validateInput(c *Config) *problem {
+	in := c.Input
+	if in.MaxEventBytes < 1 || in.MaxEventBytes > maxEventBytesMax {
+		return mainProblem(fieldPath{"input", "max_event_bytes"}, "must be between 1 and %d, got %d", maxEventBytesMax, in.MaxEventBytes)
+	}
+	path := fieldPath{"input", "channels"}
+	if len(in.Channels) == 0 {
+		return mainProblem(path, "must list at least one channel")
+	}
+	return checkNames(path, in.Channels, "channel")
+}
+
+func validateJourney(c *Config) *problem {
+	stageAt := map[string]int{}   // stage name -> index
+	typeStage := map[string]int{} // event type -> index of its stage
+	for i, s := range c.Journey.Stages {
+		path := fieldPath{"journey", "stages", i}
+		if p := checkName(path.with("name"), s.Name, "stage name"); p != nil {
+			return p
+		}
+		if first, dup := stageAt[s.Name]; dup {
+			return mainProblem(path.with("name"), "stage %q is defined twice (first as stages[%d])", s.Name, first)
+		}
+		stageAt[s.Name] = i
+		if len(s.Types) == 0 {
+			return mainProblem(path.with("types"), "must list at least one event type, or the stage can never be reached")
+		}
+		for j, t := range s.Types {
+			tp := path.with("types").with(j)
+			if p := checkName(tp, t, "event type"); p != nil {
+				return p
+			}
+			if first, dup := typeStage[t]; dup {
+				// One type in two stages would make a journey row's stage
+				// depend on the order of this list.
+				if first == i {
+					return mainProblem(tp, "event type %q is listed twice in this stage", t)
+				}
+				return mainProblem(tp, "event type %q is already in stage %q; an event type belongs to at most one stage", t, c.Journey.Stages[first].Name)
+			}
+			typeStage[t] = i
+		}
+	}
+	return nil
+}
+
+func validateProfile(c *Config) *problem {
+	if p := checkNames(fieldPath{"profile", "purchase_types"}, c.Profile.PurchaseTypes, "event type"); p != nil {
+		return p
+	}
+	if strings.TrimSpace(c.Profile.RevenueProp) == "" {
+		return mainProblem(fieldPath{"profile", "revenue_prop"}, "must not be empty")
+	}
+	return nil
+}
+
+func validateIdentity(id *Identity) *problem {
+	phoneType := ""
+	for _, t := range id.Types {
+		if t.Kind == kindPhone {
+			phoneType = t.Name
+			break
+		}
+	}
+	if id.DefaultCountry != "" || phoneType != "" {
+		if p := checkCountry(id.DefaultCountry, phoneType); p != nil {
+			return p
+		}
+	}
+	if id.SharedAfter < 1 {
+		return identityProblem(fieldPath{"shared_after"}, "must be at least 1, got %d", id.SharedAfter)
+	}
+	for i, v := range id.JunkValues {
+		if strings.TrimSpace(v) == "" {
+			return identityProblem(fieldPath{"junk_values", i}, "must not be empty (empty values are always junk)")
+		}
+	}
+	if len(id.Types) == 0 {
+		return identityProblem(fieldPath{"types"}, "must list at least one identifier type")
+	}
+	first := map[string]int{}
+	for i, t := range id.Types {
+		path := fieldPath{"types", i}
+		if !nameRe.MatchString(t.Name) {
+			p := nameProblem(path.with("name"), t.Name, "identifier type")
+			p.identity = true
+			return p
+		}
+		if j, dup := first[t.Name]; dup {
+			return identityProblem(path.with("name"), "identifier type %q is defined twice (first as types[%d])", t.Name, j)
+		}
+		first[t.Name] = i
+		switch t.Kind {
+		case kindPlain, kindEmail, kindPhone:
+		default:
+			return identityProblem(path.with("kind"), "unknown kind %q; use plain, email or phone", t.Kind)
+		}
+		if t.Limit < 1 {
+			return identityProblem(path.with("limit"), "must be at least 1 (distinct values per customer), got %d", t.Limit)
+		}
+		for j, v := range t.Blocklist {
+			if strings.TrimSpace(v) == "" {
+				return identityProblem(path.with("blocklist").with(j), "must not be empty (empty values are always junk)")
+			}
+		}
+	}
+	return nil
+}
+
+// checkCountry accepts only regions the phone number library knows, because
+// a plausible-looking but unknown code (UK for GB) would make every national
+// number fail to normalise at run time instead of at start-up.
+func checkCountry(cc, phoneType string) *problem {
+	path := fieldPath{"default_country"}
+	if cc == "" {
+		return identityProblem(path, "must be set because type %q has kind phone", phoneType)
+	}
+	if len(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' {
+		return identityProblem(path, "must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE, got %q", cc)
+	}
+	if phonenumbers.GetCountryCodeForRegion(cc) == 0 {
+		return identityProblem(path, "%q is not a region with a phone numbering plan (ISO 3166-1 alpha-2, e.g. GB not UK)", cc)
+	}
+	return nil
+}
+
+// checkNames checks a list of names: each valid, none twice.
+func checkNames(path fieldPath, names []string, what string) *problem {
+	first := map[string]int{}
+	for i, n := range names {
+		if p := checkName(path.with(i), n, what); p != nil {
+			return p
+		}
+		if j, dup := first[n]; dup {
+			return mainProblem(path.with(i), "%s %q is listed twice (first at [%d])", what, n, j)
+		}
+		first[n] = i
+	}
+	return nil
+}
+
+func checkName(path fieldPath, name, what string) *problem {
+	if nameRe.MatchString(name) {
+		return nil
+	}
+	return nameProblem(path, name, what)
+}
+
+func nameProblem(path fieldPath, name, what string) *problem {
+	if name == "" {
+		return mainProblem(path, "%s must not be empty", what)
+	}
+	return mainProblem(path, "%s %q is not a valid name: use a lower-case letter, then lower-case letters, digits or _", what, name)
+}

@@ -1,0 +1,243 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+)
+
+// Customer is the stored profile of one customer: what the engine needs to
+// stitch (identifiers, first event) and what users see (counts, channels).
+type Customer struct {
+	ID        string
+	Origin    string // event id of the customer's founding event; keeps the id stable across unmerges
+	FirstSeen int64  // ms
+	LastSeen  int64  // ms
+	Events    int64
+	Purchases int64
+	Revenue   float64
+	Stage     string // stage of the latest staged event
+	StageTS   int64  // its time, so that late events only move the stage forward in event time
+	StageEID  string // its event id, the tie-breaker at equal times
+	Channels  []string
+	IDs       []string // "type:value", sorted
+}
+
+// Identifier is the stored state of one normalised identifier.
+type Identifier struct {
+	Customer string   // owning customer; "" once shared
+	Shared   bool     // links nothing any more
+	Co       []string // for shared detection: higher-priority "type:value" seen with it, sorted, capped by the engine
+}
+
+// Entry is one event in a customer's journey.
+type Entry struct {
+	EventID string
+	TS      int64
+	Channel string
+	Type    string
+	Links   []string // "type:value" through which the event belongs to its customer
+	Revenue float64  // purchase value taken from props at apply time
+	Props   []byte   // raw JSON object or nil
+}
+
+// Merge records that one customer absorbed another.
+type Merge struct {
+	Absorbed string
+	Survivor string
+	Via      string // "type:value" of the identifier that linked them
+	At       int64  // event time of the linking event, ms
+	EventID  string
+}
+
+// Conflict records an identifier link refused by a per-type limit.
+type Conflict struct {
+	Customer string
+	IDType   string
+	IDValue  string
+	Reason   string
+	At       int64
+	EventID  string
+}
+
+// ErrCorrupt is returned when a stored record cannot be decoded.
+var ErrCorrupt = errors.New("state: corrupt record")
+
+// enc appends the fixed field order of a record; dec reads it back. A
+// version byte leads every record so that the layout can evolve.
+type enc []byte
+
+const recordVersion = 1
+
+func (e enc) str(s string) enc {
+	e = binary.AppendUvarint(e, uint64(len(s)))
+	return append(e, s...)
+}
+func (e enc) bytes(b []byte) enc {
+	e = binary.AppendUvarint(e, uint64(len(b)))
+	return append(e, b...)
+}
+func (e enc) i64(v int64) enc   { return binary.AppendVarint(e, v) }
+func (e enc) f64(v float64) enc { return binary.LittleEndian.AppendUint64(e, math.Float64bits(v)) }
+func (e enc) strs(ss []string) enc {
+	e = binary.AppendUvarint(e, uint64(len(ss)))
+	for _, s := range ss {
+		e = e.str(s)
+	}
+	return e
+}
+func (e enc) flag(b bool) enc {
+	if b {
+		return append(e, 1)
+	}
+	return append(e, 0)
+}
+
+type dec struct {
+	b   []byte
+	err bool
+}
+
+func (d *dec) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+func (d *dec) i64() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+func (d *dec) raw() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+func (d *dec) str() string { return string(d.raw()) }
+func (d *dec) f64() float64 {
+	if len(d.b) < 8 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+func (d *dec) strs() []string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each string takes at least one byte
+		d.err, d.b = true, nil
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str()
+	}
+	return ss
+}
+func (d *dec) flag() bool {
+	if len(d.b) < 1 {
+		d.err = true
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+func (d *dec) version() {
+	if len(d.b) < 1 || d.b[0] != recordVersion {
+		d.err, d.b = true, nil
+		return
+	}
+	d.b = d.b[1:]
+}
+func (d *dec) done() error {
+	if d.err || len(d.b) != 0 {
+		return ErrCorrupt
+	}
+	return nil
+}
+
+func (c *Customer) appendTo(b []byte) []byte {
+	e := enc(append(b, recordVersion))
+	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
+	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
+	return e
+}
+
+func decodeCustomer(b []byte) (*Customer, error) {
+	d := dec{b: b}
+	d.version()
+	c := &Customer{ID: d.str(), Origin: d.str(), FirstSeen: d.i64(), LastSeen: d.i64(), Events: d.i64(),
+		Purchases: d.i64(), Revenue: d.f64(), Stage: d.str(), StageTS: d.i64(), StageEID: d.str(),
+		Channels: d.strs(), IDs: d.strs()}
+	return c, d.done()
+}
+
+func (r *Identifier) appendTo(b []byte) []byte {
+	return enc(append(b, recordVersion)).str(r.Customer).flag(r.Shared).strs(r.Co)
+}
+
+func decodeIdentifier(b []byte) (*Identifier, error) {
+	d := dec{b: b}
+	d.version()
+	r := &Identifier{Customer: d.str(), Shared: d.flag(), Co: d.strs()}
+	return r, d.done()
+}
+
+// The event id and time live in the journey key; the value holds the rest.
+func (en *Entry) appendValue(b []byte) []byte {
+	return enc(append(b, recordVersion)).str(en.Channel).str(en.Type).strs(en.Links).f64(en.Revenue).bytes(en.Props)
+}
+
+func decodeEntry(key, val []byte) (*Entry, error) {
+	_, ts, eid, ok := parseJourneyKey(key)
+	if !ok {
+		return nil, ErrCorrupt
+	}
+	d := dec{b: val}
+	d.version()
+	en := &Entry{EventID: eid, TS: ts, Channel: d.str(), Type: d.str(), Links: d.strs(), Revenue: d.f64()}
+	if p := d.raw(); len(p) > 0 {
+		en.Props = p
+	}
+	return en, d.done()
+}
+
+func (m *Merge) appendTo(b []byte) []byte {
+	return enc(append(b, recordVersion)).str(m.Absorbed).str(m.Survivor).str(m.Via).i64(m.At).str(m.EventID)
+}
+
+func decodeMerge(b []byte) (*Merge, error) {
+	d := dec{b: b}
+	d.version()
+	m := &Merge{Absorbed: d.str(), Survivor: d.str(), Via: d.str(), At: d.i64(), EventID: d.str()}
+	return m, d.done()
+}
+
+func (c *Conflict) appendTo(b []byte) []byte {
+	return enc(append(b, recordVersion)).str(c.Customer).str(c.IDType).str(c.IDValue).str(c.Reason).i64(c.At).str(c.EventID)
+}
+
+func decodeConflict(b []byte) (*Conflict, error) {
+	d := dec{b: b}
+	d.version()
+	c := &Conflict{Customer: d.str(), IDType: d.str(), IDValue: d.str(), Reason: d.str(), At: d.i64(), EventID: d.str()}
+	return c, d.done()
+}

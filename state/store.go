@@ -1,0 +1,247 @@
+// Package state is the embedded Pebble store behind the engine: the identity
+// graph, customer profiles, journeys and the logs of merges and conflicts.
+//
+// Writes go through a Txn, which keeps decoded records in memory while a
+// batch of events is applied and writes them in one atomic Pebble batch at
+// Commit. A Store has one writer at a time; readers of committed state may run
+// concurrently with it.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Options configure a Store. Zero values take the defaults noted.
+type Options struct {
+	CustomerCache   int   // decoded customers kept in memory; 0 disables the cache
+	IdentifierCache int   // decoded identifiers kept in memory; 0 disables the cache
+	BlockCacheBytes int64 // Pebble block cache; default 64 MiB
+	// Sync makes Commit wait for the write-ahead log to reach the disk.
+	// Without it a process crash loses nothing, a power cut may lose the
+	// last commits.
+	Sync bool
+}
+
+// Store is an open state directory.
+type Store struct {
+	db   *pebble.DB
+	sync *pebble.WriteOptions
+
+	// Caches of committed records. They are only written by the single
+	// writer at Commit, and purged whole if a commit fails.
+	customers *lru.Cache[string, *Customer]
+	idents    *lru.Cache[string, *Identifier]
+
+	nextMerge, nextConflict uint64 // owned by the writer
+}
+
+// Open opens or creates the state directory.
+func Open(dir string, o Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if o.BlockCacheBytes <= 0 {
+		o.BlockCacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(o.BlockCacheBytes)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache:                 cache,
+		MemTableSize:          64 << 20,
+		FormatMajorVersion:    pebble.FormatNewest,
+		Logger:                quietLogger{},
+		L0CompactionThreshold: 4,
+	}
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloomFilter
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, sync: pebble.NoSync}
+	if o.Sync {
+		s.sync = pebble.Sync
+	}
+	if o.CustomerCache > 0 {
+		s.customers, _ = lru.New[string, *Customer](o.CustomerCache)
+	}
+	if o.IdentifierCache > 0 {
+		s.idents, _ = lru.New[string, *Identifier](o.IdentifierCache)
+	}
+	if s.nextMerge, err = s.nextSeq(prefixMerge); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.nextConflict, err = s.nextSeq(prefixConflict); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error {
+	if err := s.db.Flush(); err != nil {
+		s.db.Close()
+		return fmt.Errorf("state: flush: %w", err)
+	}
+	return s.db.Close()
+}
+
+func (s *Store) nextSeq(prefix byte) (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 1, it.Error()
+	}
+	k := it.Key()
+	if len(k) != 9 {
+		return 0, ErrCorrupt
+	}
+	return seqFromKey(k) + 1, nil
+}
+
+func seqFromKey(k []byte) uint64 {
+	var v uint64
+	for _, c := range k[1:9] {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+func (s *Store) purgeCaches() {
+	if s.customers != nil {
+		s.customers.Purge()
+	}
+	if s.idents != nil {
+		s.idents.Purge()
+	}
+}
+
+// get reads a committed value; found=false when absent.
+func get[T any](r pebble.Reader, k []byte, decode func([]byte) (T, error)) (v T, found bool, err error) {
+	b, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, err
+	}
+	defer closer.Close()
+	v, err = decode(b)
+	if err != nil {
+		return v, false, fmt.Errorf("%w: key %q", err, k[:min(len(k), 24)])
+	}
+	return v, true, nil
+}
+
+// Customer reads a committed customer; nil when absent. The result is a
+// private copy.
+func (s *Store) Customer(id string) (*Customer, error) {
+	c, _, err := get(s.db, key(prefixCustomer, id), decodeCustomer)
+	return c, err
+}
+
+// Identifier reads a committed identifier ("type:value"); nil when absent.
+func (s *Store) Identifier(k string) (*Identifier, error) {
+	r, _, err := get(s.db, key(prefixIdentifier, k), decodeIdentifier)
+	return r, err
+}
+
+// scan calls fn for every key in [lo, hi) of a consistent snapshot.
+func scan(r pebble.Reader, lo, hi []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+// Customers calls fn for every customer in id order.
+func (s *Store) Customers(fn func(*Customer) error) error {
+	return scan(s.db, []byte{prefixCustomer}, []byte{prefixCustomer + 1}, func(_, v []byte) error {
+		c, err := decodeCustomer(v)
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
+}
+
+// Journey calls fn for every event of a customer in (ts, event id) order.
+func (s *Store) Journey(cust string, fn func(*Entry) error) error {
+	return journey(s.db, cust, fn)
+}
+
+func journey(r pebble.Reader, cust string, fn func(*Entry) error) error {
+	p := journeyPrefix(cust)
+	return scan(r, p, prefixEnd(p), func(k, v []byte) error {
+		en, err := decodeEntry(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(en)
+	})
+}
+
+// Merges calls fn for every recorded merge in the order they happened.
+func (s *Store) Merges(fn func(*Merge) error) error {
+	return scan(s.db, []byte{prefixMerge}, []byte{prefixMerge + 1}, func(_, v []byte) error {
+		m, err := decodeMerge(v)
+		if err != nil {
+			return err
+		}
+		return fn(m)
+	})
+}
+
+// Conflicts calls fn for every recorded conflict in the order they happened.
+func (s *Store) Conflicts(fn func(*Conflict) error) error {
+	return scan(s.db, []byte{prefixConflict}, []byte{prefixConflict + 1}, func(_, v []byte) error {
+		c, err := decodeConflict(v)
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
+}
+
+// DiskBytes is the size of the store's files on disk.
+func (s *Store) DiskBytes() uint64 {
+	return s.db.Metrics().DiskSpaceUsage()
+}
+
+// Flush writes the memtable to disk, so that DiskBytes counts everything.
+func (s *Store) Flush() error { return s.db.Flush() }
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	// Pebble calls Fatalf only on invariant violations; it must stop the
+	// process rather than continue on a broken store.
+	panic(fmt.Sprintf(format, args...))
+}
+
+var bloomFilter = bloom.FilterPolicy(10)

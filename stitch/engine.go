@@ -1,0 +1,438 @@
+// Package stitch is the identity and journey engine as plain Go: given a
+// batch of decoded events and the state store it stitches identifiers into
+// customers, keeps each customer's ordered journey and profile, and reports
+// what changed. It knows nothing of Kafka or ClickHouse and starts no
+// goroutines; the offline `omnistitch stitch` command and the service run the
+// same code.
+//
+// An Engine has one writer: Apply must not be called concurrently.
+package stitch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch/event"
+	"github.com/omnistitch/omnistitch/stitch/normalize"
+)
+
+// Engine applies events to the state.
+type Engine struct {
+	store *state.Store
+	norm  *normalize.Normalizer
+
+	types       map[string]*idType
+	sharedAfter int
+	stageOf     map[string]string
+	purchase    map[string]bool
+	revenueProp string
+}
+
+type idType struct {
+	name         string
+	prio         int // 0 = highest
+	limit        int
+	detectShared bool
+}
+
+// New builds an engine over an open store.
+func New(cfg *config.Config, store *state.Store) (*Engine, error) {
+	id := &cfg.Identity
+	nopts := normalize.Options{
+		DefaultRegion: id.DefaultCountry,
+		ExtraJunk:     id.JunkValues,
+		Types:         make(map[string]normalize.TypeOptions, len(id.Types)),
+	}
+	e := &Engine{
+		store:       store,
+		types:       make(map[string]*idType, len(id.Types)),
+		sharedAfter: id.SharedAfter,
+		stageOf:     make(map[string]string),
+		purchase:    make(map[string]bool),
+		revenueProp: cfg.Profile.RevenueProp,
+	}
+	for i, t := range id.Types {
+		kind, err := normalize.ParseKind(t.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("stitch: identifier type %s: %w", t.Name, err)
+		}
+		nopts.Types[t.Name] = normalize.TypeOptions{Kind: kind, Blocklist: t.Blocklist}
+		e.types[t.Name] = &idType{name: t.Name, prio: i, limit: t.Limit, detectShared: t.DetectShared}
+	}
+	norm, err := normalize.New(nopts)
+	if err != nil {
+		return nil, fmt.Errorf("stitch: %w", err)
+	}
+	e.norm = norm
+	for _, st := range cfg.Journey.Stages {
+		for _, typ := range st.Types {
+			e.stageOf[typ] = st.Name
+		}
+	}
+	for _, typ := range cfg.Profile.PurchaseTypes {
+		e.purchase[typ] = true
+	}
+	return e, nil
+}
+
+// StageOf is the configured stage of an event type ("" when unmapped).
+func (e *Engine) StageOf(eventType string) string { return e.stageOf[eventType] }
+
+// Normalize normalises one identifier value as the engine does before
+// matching; lookups by users go through it so they find what was stored.
+func (e *Engine) Normalize(idType, raw string) (string, normalize.Result) {
+	return e.norm.Normalize(idType, raw)
+}
+
+// Status is what happened to one event.
+type Status uint8
+
+// Statuses of an applied event.
+const (
+	Applied   Status = iota
+	Duplicate        // its event_id was applied before; dropped
+	Rejected         // invalid; belongs on the dead-letter output
+)
+
+// Outcome reports one event of a batch.
+type Outcome struct {
+	Status   Status
+	Customer string       // Applied: the customer the event belongs to
+	Err      *event.Error // Rejected: why
+}
+
+// Result reports a batch.
+type Result struct {
+	Outcomes  []Outcome // one per input event, in input order
+	Merges    []state.Merge
+	Conflicts []state.Conflict
+	Splits    []Split
+}
+
+// Split records that an unmerge moved part of a customer to a new customer.
+type Split struct {
+	From, To string
+	Via      string // the identifier whose removal split them
+}
+
+// Apply applies a batch of events in order, atomically: either every change
+// is committed or, on error, none is and the engine may be used again.
+func (e *Engine) Apply(evs []event.Event) (*Result, error) {
+	t := e.store.Begin()
+	r := &Result{Outcomes: make([]Outcome, len(evs))}
+	a := applier{e: e, t: t, r: r}
+	for i := range evs {
+		out, err := a.apply(&evs[i])
+		if err != nil {
+			t.Discard()
+			return nil, err
+		}
+		r.Outcomes[i] = out
+	}
+	if err := t.Commit(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// applier carries one batch's working state.
+type applier struct {
+	e *Engine
+	t *state.Txn
+	r *Result
+
+	// scratch, reused across events
+	ids       []ident
+	pending   []ident
+	conflicts []state.Conflict
+}
+
+type ident struct {
+	typ *idType
+	key string // "type:value"
+	rec *state.Identifier
+}
+
+// CustomerID derives a customer id from a seed (the founding event id), so
+// that a replay of the same input gives the same ids.
+func CustomerID(seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	return "c_" + hex.EncodeToString(sum[:8])
+}
+
+func (a *applier) apply(ev *event.Event) (Outcome, error) {
+	t := a.t
+	if seen, err := t.Seen(ev.ID); err != nil || seen {
+		return Outcome{Status: Duplicate}, err
+	}
+	if err := a.normalise(ev); err != nil {
+		return Outcome{Status: Rejected, Err: err}, nil
+	}
+	if err := a.detectShared(); err != nil {
+		return Outcome{}, err
+	}
+
+	var target *state.Customer
+	fresh := false
+	a.pending = a.pending[:0]
+	a.conflicts = a.conflicts[:0]
+	var links []string
+	for _, id := range a.ids {
+		if id.rec != nil && id.rec.Shared {
+			continue
+		}
+		var owner *state.Customer
+		if id.rec != nil && id.rec.Customer != "" {
+			c, err := t.Customer(id.rec.Customer)
+			if err != nil {
+				return Outcome{}, err
+			}
+			owner = c // nil only if the state is inconsistent; then the identifier is treated as new
+		}
+		switch {
+		case owner == nil:
+			if target == nil {
+				target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID}
+				fresh = true
+			}
+			if n := countType(target.IDs, id.typ.name); n >= id.typ.limit {
+				a.conflict(id, "limit:"+id.typ.name, ev)
+				continue
+			}
+			target.IDs = insertSorted(target.IDs, id.key)
+			a.pending = append(a.pending, id)
+			links = append(links, id.key)
+		case target == nil:
+			target = owner
+			links = append(links, id.key)
+		case owner.ID == target.ID:
+			links = append(links, id.key)
+		default:
+			if over := a.e.overLimit(target, owner); over != "" {
+				a.conflict(id, "merge_limit:"+over, ev)
+				continue
+			}
+			if fresh {
+				// A customer made by this event alone has no history to
+				// keep: it joins the existing one without a recorded merge.
+				for _, k := range target.IDs {
+					owner.IDs = insertSorted(owner.IDs, k)
+				}
+				target, fresh = owner, false
+			} else {
+				var err error
+				if target, err = a.merge(target, owner, id.key, ev); err != nil {
+					return Outcome{}, err
+				}
+			}
+			links = append(links, id.key)
+		}
+	}
+	if target == nil {
+		// Every identifier is shared: the event links to nobody.
+		target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID}
+	}
+	for _, id := range a.pending {
+		rec := id.rec
+		if rec == nil {
+			rec = &state.Identifier{}
+		}
+		rec.Customer = target.ID
+		t.SetIdentifier(id.key, rec)
+	}
+	for i := range a.conflicts {
+		c := &a.conflicts[i]
+		c.Customer = target.ID
+		if err := t.AddConflict(c); err != nil {
+			return Outcome{}, err
+		}
+		a.r.Conflicts = append(a.r.Conflicts, *c)
+	}
+
+	en := &state.Entry{EventID: ev.ID, TS: ev.TS, Channel: ev.Channel, Type: ev.Type, Links: links, Props: ev.Props}
+	if a.e.purchase[ev.Type] {
+		en.Revenue = propNumber(ev.Props, a.e.revenueProp)
+	}
+	if err := t.PutEntry(target.ID, en); err != nil {
+		return Outcome{}, err
+	}
+	if err := t.MarkSeen(ev.ID); err != nil {
+		return Outcome{}, err
+	}
+	a.e.addEvent(target, en)
+	t.SetCustomer(target)
+	return Outcome{Status: Applied, Customer: target.ID}, nil
+}
+
+// normalise fills a.ids with the event's usable identifiers in priority
+// order, or says why there are none.
+func (a *applier) normalise(ev *event.Event) *event.Error {
+	a.ids = a.ids[:0]
+	var why []string
+	for _, raw := range ev.IDs {
+		typ := a.e.types[raw.Type]
+		v, res := a.e.norm.Normalize(raw.Type, raw.Value)
+		if typ == nil || res != normalize.OK {
+			// Types and reasons only: the values are personal data.
+			why = append(why, raw.Type+": "+res.String())
+			continue
+		}
+		a.ids = append(a.ids, ident{typ: typ, key: typ.name + ":" + v})
+	}
+	if len(a.ids) == 0 {
+		return &event.Error{Reason: event.ReasonJunkIDs, Msg: "no usable identifier (" + strings.Join(why, ", ") + ")"}
+	}
+	slices.SortFunc(a.ids, func(x, y ident) int { return x.typ.prio - y.typ.prio })
+	for i := range a.ids {
+		rec, err := a.t.Identifier(a.ids[i].key)
+		if err != nil {
+			return &event.Error{Reason: "state", Msg: err.Error()}
+		}
+		a.ids[i].rec = rec
+	}
+	return nil
+}
+
+func (a *applier) conflict(id ident, reason string, ev *event.Event) {
+	_, value, _ := strings.Cut(id.key, ":")
+	a.conflicts = append(a.conflicts, state.Conflict{IDType: id.typ.name, IDValue: value, Reason: reason, At: ev.TS, EventID: ev.ID})
+}
+
+// overLimit names the first identifier type whose limit a merge of a and b
+// would exceed, or "" when the merge is allowed. Identifiers belong to one
+// customer each, so the two sets are disjoint and counts add up.
+func (e *Engine) overLimit(a, b *state.Customer) string {
+	for _, k := range b.IDs {
+		typ, _, _ := strings.Cut(k, ":")
+		t := e.types[typ]
+		if t != nil && countType(a.IDs, typ)+countType(b.IDs, typ) > t.limit {
+			return typ
+		}
+	}
+	return ""
+}
+
+// merge joins two customers; the survivor is the one with the earliest first
+// event (tie: the smaller id). It returns the survivor.
+func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*state.Customer, error) {
+	s, gone := x, y
+	if y.FirstSeen < x.FirstSeen || (y.FirstSeen == x.FirstSeen && y.ID < x.ID) {
+		s, gone = y, x
+	}
+	t := a.t
+	if err := a.moveJourney(gone.ID, s.ID, nil); err != nil {
+		return nil, err
+	}
+	for _, k := range gone.IDs {
+		rec, err := t.Identifier(k)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			rec = &state.Identifier{}
+		}
+		rec.Customer = s.ID
+		t.SetIdentifier(k, rec)
+		s.IDs = insertSorted(s.IDs, k)
+	}
+	combine(s, gone)
+	t.DeleteCustomer(gone.ID)
+	t.SetCustomer(s)
+	m := state.Merge{Absorbed: gone.ID, Survivor: s.ID, Via: via, At: ev.TS, EventID: ev.ID}
+	if err := t.AddMerge(&m); err != nil {
+		return nil, err
+	}
+	a.r.Merges = append(a.r.Merges, m)
+	return s, nil
+}
+
+// moveJourney moves the events of customer from to customer to; with keep
+// set, only those events keep says yes to.
+func (a *applier) moveJourney(from, to string, keep func(*state.Entry) bool) error {
+	var moved []*state.Entry
+	if err := a.t.Journey(from, func(en *state.Entry) error {
+		if keep == nil || keep(en) {
+			moved = append(moved, en)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, en := range moved {
+		if err := a.t.DeleteEntry(from, en.TS, en.EventID); err != nil {
+			return err
+		}
+		if err := a.t.PutEntry(to, en); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addEvent folds one journey entry into a profile.
+func (e *Engine) addEvent(c *state.Customer, en *state.Entry) {
+	if c.Events == 0 {
+		c.FirstSeen, c.LastSeen = en.TS, en.TS
+	} else {
+		c.FirstSeen = min(c.FirstSeen, en.TS)
+		c.LastSeen = max(c.LastSeen, en.TS)
+	}
+	c.Events++
+	c.Channels = insertSorted(c.Channels, en.Channel)
+	if e.purchase[en.Type] {
+		c.Purchases++
+		c.Revenue += en.Revenue
+	}
+	if st := e.stageOf[en.Type]; st != "" && (c.Stage == "" || laterThan(en.TS, en.EventID, c.StageTS, c.StageEID)) {
+		c.Stage, c.StageTS, c.StageEID = st, en.TS, en.EventID
+	}
+}
+
+// combine folds the profile of gone into s (identifiers are moved by the
+// caller).
+func combine(s, gone *state.Customer) {
+	if gone.Events > 0 {
+		if s.Events == 0 {
+			s.FirstSeen, s.LastSeen = gone.FirstSeen, gone.LastSeen
+		} else {
+			s.FirstSeen = min(s.FirstSeen, gone.FirstSeen)
+			s.LastSeen = max(s.LastSeen, gone.LastSeen)
+		}
+	}
+	s.Events += gone.Events
+	s.Purchases += gone.Purchases
+	s.Revenue += gone.Revenue
+	for _, ch := range gone.Channels {
+		s.Channels = insertSorted(s.Channels, ch)
+	}
+	if gone.Stage != "" && (s.Stage == "" || laterThan(gone.StageTS, gone.StageEID, s.StageTS, s.StageEID)) {
+		s.Stage, s.StageTS, s.StageEID = gone.Stage, gone.StageTS, gone.StageEID
+	}
+}
+
+func laterThan(ts int64, eid string, ts2 int64, eid2 string) bool {
+	return ts > ts2 || (ts == ts2 && eid > eid2)
+}
+
+func countType(keys []string, typ string) int {
+	n := 0
+	for _, k := range keys {
+		if len(k) > len(typ) && k[len(typ)] == ':' && k[:len(typ)] == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func insertSorted(ss []string, s string) []string {
+	i, found := slices.BinarySearch(ss, s)
+	if found {
+		return ss
+	}
+	return slices.Insert(ss, i, s)
+}

@@ -1,0 +1,210 @@
+package stitch
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/omnistitch/omnistitch/state"
+)
+
+// detectShared records, for identifiers of types that watch for sharing
+// (devices, cookies), which higher-priority values they were seen with. One
+// seen with more than sharedAfter distinct values of one type (a store's
+// tablet, a family computer) is marked shared: it links nothing from then on,
+// and the merges it caused are undone.
+//
+// The identifiers in a.ids are in priority order, so a.ids[:i] are exactly
+// the higher-priority identifiers of the event.
+func (a *applier) detectShared() error {
+	for i := range a.ids {
+		id := &a.ids[i]
+		if !id.typ.detectShared || (id.rec != nil && id.rec.Shared) {
+			continue
+		}
+		var co []string
+		if id.rec != nil {
+			co = id.rec.Co
+		}
+		changed, shared := false, false
+		for _, h := range a.ids[:i] {
+			if _, seen := slices.BinarySearch(co, h.key); seen {
+				continue
+			}
+			if countType(co, h.typ.name) >= a.e.sharedAfter {
+				shared = true
+				break
+			}
+			co = insertSorted(co, h.key)
+			changed = true
+		}
+		if !shared && !changed {
+			continue
+		}
+		if id.rec == nil {
+			id.rec = &state.Identifier{}
+		}
+		if !shared {
+			id.rec.Co = co
+			a.t.SetIdentifier(id.key, id.rec)
+			continue
+		}
+		owner := id.rec.Customer
+		id.rec.Customer, id.rec.Shared, id.rec.Co = "", true, nil
+		a.t.SetIdentifier(id.key, id.rec)
+		if owner != "" {
+			if err := a.detach(owner, id.key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// detach removes an identifier from a customer and recomputes the customer
+// from its journey: events stay together only where their recorded links
+// (other than the removed identifier) still connect them. The part holding
+// the customer's founding event keeps the id; every other part becomes a new
+// customer, its events and identifiers moved to it.
+func (a *applier) detach(custID, key string) error {
+	t := a.t
+	c, err := t.Customer(custID)
+	if err != nil || c == nil {
+		return err
+	}
+	if i, found := slices.BinarySearch(c.IDs, key); found {
+		c.IDs = slices.Delete(c.IDs, i, i+1)
+	}
+	var entries []*state.Entry
+	if err := t.Journey(c.ID, func(en *state.Entry) error {
+		entries = append(entries, en)
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	// Union-find over the events, joined by the identifiers they share.
+	parent := make([]int, len(entries))
+	for i := range parent {
+		parent[i] = i
+	}
+		find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	firstWith := make(map[string]int)
+	for i, en := range entries {
+		for _, l := range en.Links {
+			if _, ok := slices.BinarySearch(c.IDs, l); !ok {
+				continue
+			}
+			if j, ok := firstWith[l]; ok {
+				ri, rj := find(i), find(j)
+				// The smaller index is the root, so that a part's root is its
+				// earliest event and parts come out in journey order.
+				parent[max(ri, rj)] = min(ri, rj)
+			} else {
+				firstWith[l] = i
+			}
+		}
+	}
+	keeper := -1
+	for i, en := range entries {
+		if en.EventID == c.Origin {
+			keeper = find(i)
+		}
+	}
+	if keeper < 0 && len(entries) > 0 {
+		keeper = find(0)
+	}
+	parts := make(map[int]*state.Customer)
+	kept := &state.Customer{ID: c.ID, Origin: c.Origin}
+	parts[keeper] = kept
+	for i, en := range entries {
+		root := find(i)
+		p := parts[root]
+		if p == nil {
+			id, err := a.splitID(en.EventID)
+			if err != nil {
+				return err
+			}
+			p = &state.Customer{ID: id, Origin: en.EventID}
+			parts[root] = p
+			a.r.Splits = append(a.r.Splits, Split{From: c.ID, To: id, Via: key})
+		}
+		if p != kept {
+			if err := t.DeleteEntry(c.ID, en.TS, en.EventID); err != nil {
+				return err
+			}
+			if err := t.PutEntry(p.ID, en); err != nil {
+				return err
+			}
+		}
+		a.e.addEvent(p, en)
+	}
+	// Identifiers go with the part whose events link through them; any the
+	// journey does not mention stay with the kept part.
+	for _, k := range c.IDs {
+		p := kept
+		if i, ok := firstWith[k]; ok {
+			p = parts[find(i)]
+		}
+		p.IDs = append(p.IDs, k) // c.IDs is sorted, so each p.IDs is too
+		if p == kept {
+			continue
+		}
+		rec, err := t.Identifier(k)
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			rec = &state.Identifier{}
+		}
+		rec.Customer = p.ID
+		t.SetIdentifier(k, rec)
+	}
+	for _, p := range parts {
+		t.SetCustomer(p)
+	}
+	return nil
+}
+
+// splitID gives a part split off a customer a deterministic id of its own,
+// derived from its earliest event.
+func (a *applier) splitID(eventID string) (string, error) {
+	seed := "split:" + eventID
+	for n := 1; ; n++ {
+		id := CustomerID(seed)
+		c, err := a.t.Customer(id)
+		if err != nil || c == nil {
+			return id, err
+		}
+		seed = fmt.Sprintf("split:%s:%d", eventID, n)
+	}
+}
+
+// propNumber reads a numeric field of a props object; 0 when absent or not a
+// finite number. Numbers sent as strings ("59.90") count too.
+func propNumber(props []byte, field string) float64 {
+	if len(props) == 0 || field == "" {
+		return 0
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(props, &m) != nil {
+		return 0
+	}
+	raw := m[field]
+	if len(raw) > 1 && raw[0] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0
+	}
+	return v
+}

@@ -1,0 +1,56 @@
+package stitch
+
+import (
+	"strings"
+
+	"github.com/omnistitch/omnistitch/state"
+)
+
+// JourneyRow is one event of a customer's journey as users see it: its
+// 1-based position and what came before it. The same rows feed the offline
+// output and ClickHouse.
+type JourneyRow struct {
+	CustomerID    string
+	Seq           int
+	EventID       string
+	TS            int64 // ms
+	Channel       string
+	Type          string
+	Stage         string
+	PrevChannel   string  // "" for the first event
+	SecsSincePrev float64 // 0 for the first event
+	Props         []byte
+}
+
+// Journey calls fn for each event of a committed customer journey in
+// (ts, event_id) order.
+func (e *Engine) Journey(cust string, fn func(*JourneyRow) error) error {
+	var row JourneyRow
+	return e.store.Journey(cust, func(en *state.Entry) error {
+		prev := row
+		row = JourneyRow{
+			CustomerID: cust, Seq: prev.Seq + 1, EventID: en.EventID, TS: en.TS,
+			Channel: en.Channel, Type: en.Type, Stage: e.stageOf[en.Type], Props: en.Props,
+		}
+		if prev.Seq > 0 {
+			row.PrevChannel = prev.Channel
+			row.SecsSincePrev = float64(en.TS-prev.TS) / 1000
+		}
+		return fn(&row)
+	})
+}
+
+// Customers calls fn for every committed customer in id order.
+func (e *Engine) Customers(fn func(*state.Customer) error) error {
+	return e.store.Customers(fn)
+}
+
+// IDsByType groups "type:value" keys as {type: [values]}, values in order.
+func IDsByType(keys []string) map[string][]string {
+	m := make(map[string][]string)
+	for _, k := range keys {
+		typ, v, _ := strings.Cut(k, ":")
+		m[typ] = append(m[typ], v)
+	}
+	return m
+}
