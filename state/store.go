@@ -14,7 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Options configure a Store. Zero values take the defaults noted.
@@ -33,12 +33,17 @@ type Store struct {
 	db   *pebble.DB
 	sync *pebble.WriteOptions
 
-	// Caches of committed records. They are only written by the single
-	// writer at Commit, and purged whole if a commit fails.
-	customers *lru.Cache[string, *Customer]
-	idents    *lru.Cache[string, *Identifier]
+	// Caches of committed records, owned by the single writer (not safe
+	// for readers of committed state, which go to Pebble). Written at
+	// Commit, purged whole if a commit fails.
+	customers *simplelru.LRU[string, *Customer]
+	idents    *simplelru.LRU[string, *Identifier]
 
 	nextMerge, nextConflict uint64 // owned by the writer
+
+	// Filters of the event and identifier keys ever written; owned by
+	// the writer (readers of committed state go to Pebble).
+	seenEvents, knownIdents *keyFilter
 }
 
 // Open opens or creates the state directory.
@@ -53,7 +58,7 @@ func Open(dir string, o Options) (*Store, error) {
 	defer cache.Unref()
 	popts := &pebble.Options{
 		Cache:                 cache,
-		MemTableSize:          64 << 20,
+		MemTableSize:          32 << 20,
 		FormatMajorVersion:    pebble.FormatNewest,
 		Logger:                quietLogger{},
 		L0CompactionThreshold: 4,
@@ -70,10 +75,14 @@ func Open(dir string, o Options) (*Store, error) {
 		s.sync = pebble.Sync
 	}
 	if o.CustomerCache > 0 {
-		s.customers, _ = lru.New[string, *Customer](o.CustomerCache)
+		s.customers, _ = simplelru.NewLRU[string, *Customer](o.CustomerCache, nil)
 	}
 	if o.IdentifierCache > 0 {
-		s.idents, _ = lru.New[string, *Identifier](o.IdentifierCache)
+		s.idents, _ = simplelru.NewLRU[string, *Identifier](o.IdentifierCache, nil)
+	}
+	if err := s.buildFilters(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	if s.nextMerge, err = s.nextSeq(prefixMerge); err != nil {
 		db.Close()
@@ -93,6 +102,32 @@ func (s *Store) Close() error {
 		return fmt.Errorf("state: flush: %w", err)
 	}
 	return s.db.Close()
+}
+
+// buildFilters fills the key filters from a key-only scan of the store.
+func (s *Store) buildFilters() error {
+	for _, f := range []struct {
+		prefix byte
+		dst    **keyFilter
+	}{{prefixEvent, &s.seenEvents}, {prefixIdentifier, &s.knownIdents}} {
+		it, err := s.db.NewIter(&pebble.IterOptions{
+			LowerBound: []byte{f.prefix}, UpperBound: []byte{f.prefix + 1}, KeyTypes: pebble.IterKeyTypePointsOnly})
+		if err != nil {
+			return err
+		}
+		n := 0
+		for it.First(); it.Valid(); it.Next() {
+			n++
+		}
+		*f.dst = newKeyFilter(max(n, 1<<20))
+		for it.First(); it.Valid(); it.Next() {
+			(*f.dst).add(it.Key())
+		}
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("state: scan: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) nextSeq(prefix byte) (uint64, error) {

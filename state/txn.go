@@ -2,14 +2,17 @@ package state
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// Txn collects the changes of one batch of events. Customers and identifiers
-// are held decoded until Commit, so that an event touching a hot customer many
-// times in a batch costs one encode; journey entries and markers go straight
-// into an indexed Pebble batch, so that iterators over a journey see them.
+// Txn collects the changes of one batch of events and writes them in one
+// atomic Pebble batch at Commit. Customers and identifiers are held decoded
+// until then, so an event touching a hot customer many times in a batch costs
+// one encode. Journey writes go into the batch at once and into an overlay
+// that Journey reads through, so that a merge sees the events this Txn added.
 //
 // Records returned by a Txn may be shared with the Store's caches: a caller
 // that changes one must hand it back with SetCustomer or SetIdentifier, and
@@ -22,18 +25,30 @@ type Txn struct {
 	custDirty map[string]struct{}
 	ids       map[string]*Identifier
 	idsDirty  map[string]struct{}
+	seen      map[string]struct{}          // event ids applied in this Txn
+	journeys  map[string]map[string]*Entry // customer → journey key → entry (nil: deleted) written in this Txn
+	scratch   []byte
 }
 
 // Begin starts a Txn. Only one may be open at a time.
 func (s *Store) Begin() *Txn {
 	return &Txn{
 		s:         s,
-		b:         s.db.NewIndexedBatch(),
+		b:         s.db.NewBatch(),
 		cust:      make(map[string]*Customer),
 		custDirty: make(map[string]struct{}),
 		ids:       make(map[string]*Identifier),
 		idsDirty:  make(map[string]struct{}),
+		seen:      make(map[string]struct{}),
+		journeys:  make(map[string]map[string]*Entry),
 	}
+}
+
+// lookupKey builds a key in the Txn's scratch buffer; valid until the next
+// call. Pebble copies what it keeps, so lookups need not allocate.
+func (t *Txn) lookupKey(prefix byte, s string) []byte {
+	t.scratch = append(append(t.scratch[:0], prefix), s...)
+	return t.scratch
 }
 
 // Customer returns a customer, or nil when there is none.
@@ -47,7 +62,7 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 			return c, nil
 		}
 	}
-	c, found, err := get(t.s.db, key(prefixCustomer, id), decodeCustomer)
+	c, found, err := get(t.s.db, t.lookupKey(prefixCustomer, id), decodeCustomer)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -78,7 +93,11 @@ func (t *Txn) Identifier(k string) (*Identifier, error) {
 			return r, nil
 		}
 	}
-	r, found, err := get(t.s.db, key(prefixIdentifier, k), decodeIdentifier)
+	kb := t.lookupKey(prefixIdentifier, k)
+	if !t.s.knownIdents.mayContain(kb) {
+		return nil, nil
+	}
+	r, found, err := get(t.s.db, kb, decodeIdentifier)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -88,13 +107,23 @@ func (t *Txn) Identifier(k string) (*Identifier, error) {
 
 // SetIdentifier stores r under "type:value".
 func (t *Txn) SetIdentifier(k string, r *Identifier) {
+	if old := t.ids[k]; old == nil {
+		t.s.knownIdents.add(t.lookupKey(prefixIdentifier, k))
+	}
 	t.ids[k] = r
 	t.idsDirty[k] = struct{}{}
 }
 
 // Seen reports whether an event id was applied before (or in this Txn).
 func (t *Txn) Seen(eventID string) (bool, error) {
-	_, closer, err := t.b.Get(key(prefixEvent, eventID))
+	if _, ok := t.seen[eventID]; ok {
+		return true, nil
+	}
+	k := t.lookupKey(prefixEvent, eventID)
+	if !t.s.seenEvents.mayContain(k) {
+		return false, nil
+	}
+	_, closer, err := t.s.db.Get(k)
 	if err == pebble.ErrNotFound {
 		return false, nil
 	}
@@ -107,23 +136,74 @@ func (t *Txn) Seen(eventID string) (bool, error) {
 
 // MarkSeen records an event id as applied.
 func (t *Txn) MarkSeen(eventID string) error {
-	return t.b.Set(key(prefixEvent, eventID), nil, nil)
+	t.seen[eventID] = struct{}{}
+	k := t.lookupKey(prefixEvent, eventID)
+	t.s.seenEvents.add(k)
+	return t.b.Set(k, nil, nil)
+}
+
+func (t *Txn) overlay(cust string) map[string]*Entry {
+	m := t.journeys[cust]
+	if m == nil {
+		m = make(map[string]*Entry)
+		t.journeys[cust] = m
+	}
+	return m
 }
 
 // PutEntry adds or replaces an event in a customer's journey.
 func (t *Txn) PutEntry(cust string, en *Entry) error {
-	return t.b.Set(journeyKey(cust, en.TS, en.EventID), en.appendValue(nil), nil)
+	k := journeyKey(cust, en.TS, en.EventID)
+	t.overlay(cust)[string(k)] = en
+	t.scratch = en.appendValue(t.scratch[:0])
+	return t.b.Set(k, t.scratch, nil)
 }
 
 // DeleteEntry removes an event from a customer's journey.
 func (t *Txn) DeleteEntry(cust string, ts int64, eventID string) error {
-	return t.b.Delete(journeyKey(cust, ts, eventID), nil)
+	k := journeyKey(cust, ts, eventID)
+	t.overlay(cust)[string(k)] = nil
+	return t.b.Delete(k, nil)
 }
 
 // Journey calls fn for every event of a customer in (ts, event id) order,
-// including the changes of this Txn. fn must not change the journey.
+// including the changes of this Txn.
 func (t *Txn) Journey(cust string, fn func(*Entry) error) error {
-	return journey(t.b, cust, fn)
+	ov := t.journeys[cust]
+	if len(ov) == 0 {
+		return journey(t.s.db, cust, fn)
+	}
+	type kv struct {
+		k  string
+		en *Entry
+	}
+	var all []kv
+	p := journeyPrefix(cust)
+	if err := scan(t.s.db, p, prefixEnd(p), func(k, v []byte) error {
+		if _, changed := ov[string(k)]; changed {
+			return nil
+		}
+		en, err := decodeEntry(k, v)
+		if err != nil {
+			return err
+		}
+		all = append(all, kv{string(k), en})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for k, en := range ov {
+		if en != nil {
+			all = append(all, kv{k, en})
+		}
+	}
+	slices.SortFunc(all, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	for _, e := range all {
+		if err := fn(e.en); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AddMerge appends to the merge log.
@@ -140,7 +220,7 @@ func (t *Txn) AddConflict(c *Conflict) error {
 
 // Commit writes every change atomically.
 func (t *Txn) Commit() error {
-	var buf []byte
+	buf := t.scratch
 	for id := range t.custDirty {
 		c := t.cust[id]
 		k := key(prefixCustomer, id)
@@ -155,11 +235,8 @@ func (t *Txn) Commit() error {
 			return t.fail(err)
 		}
 	}
-	for k, r := range t.ids {
-		if _, dirty := t.idsDirty[k]; !dirty {
-			continue
-		}
-		buf = r.appendTo(buf[:0])
+	for k := range t.idsDirty {
+		buf = t.ids[k].appendTo(buf[:0])
 		if err := t.b.Set(key(prefixIdentifier, k), buf, nil); err != nil {
 			return t.fail(err)
 		}

@@ -1,12 +1,12 @@
 package stitch
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 
+	"github.com/omnistitch/omnistitch/internal/jsonscan"
 	"github.com/omnistitch/omnistitch/state"
 )
 
@@ -175,16 +175,20 @@ func (a *applier) detach(custID, key string) error {
 }
 
 // splitID gives a part split off a customer a deterministic id of its own,
-// derived from its earliest event.
+// derived from its earliest event. New customers take the hash of their
+// founding event id, which the decoder guarantees has no NUL byte; split
+// seeds start with one, so the two kinds of id cannot collide. A part split
+// off again from the same earliest event while the first is still live gets
+// a numbered seed.
 func (a *applier) splitID(eventID string) (string, error) {
-	seed := "split:" + eventID
+	seed := "\x00split:" + eventID
 	for n := 1; ; n++ {
 		id := CustomerID(seed)
 		c, err := a.t.Customer(id)
 		if err != nil || c == nil {
 			return id, err
 		}
-		seed = fmt.Sprintf("split:%s:%d", eventID, n)
+		seed = fmt.Sprintf("\x00split:%s:%d", eventID, n)
 	}
 }
 
@@ -194,11 +198,7 @@ func propNumber(props []byte, field string) float64 {
 	if len(props) == 0 || field == "" {
 		return 0
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(props, &m) != nil {
-		return 0
-	}
-	raw := m[field]
+	raw := jsonscan.Field(props, field)
 	if len(raw) > 1 && raw[0] == '"' {
 		raw = raw[1 : len(raw)-1]
 	}

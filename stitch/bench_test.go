@@ -1,0 +1,122 @@
+package stitch_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/omnistitch/omnistitch/bench/gen"
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+	"github.com/omnistitch/omnistitch/stitch/event"
+)
+
+// The realistic workload: generated omnichannel traffic (mostly known
+// customers, 1–3 identifiers per event, phone and e-mail variants, junk
+// identifiers, shared tablets, late uploads, redeliveries), 20 events per
+// customer.
+func workload(b *testing.B, customers int) (lines [][]byte, evs []event.Event) {
+	b.Helper()
+	cfg := config.Default()
+	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	g := gen.New(gen.Options{Seed: 1, Customers: customers, MalformedShare: -1})
+	for {
+		r, ok := g.Next()
+		if !ok {
+			break
+		}
+		ev, err := dec.Decode(r.Line)
+		if err != nil {
+			continue
+		}
+		lines = append(lines, r.Line)
+		evs = append(evs, ev)
+	}
+	return lines, evs
+}
+
+// BenchmarkEngine applies pre-decoded events in batches of 1024 to a Pebble
+// store on disk. Run with -cpu=1 for the single-core figure.
+func BenchmarkEngine(b *testing.B) {
+	const customers = 20000
+	_, evs := workload(b, customers)
+	benchApply(b, len(evs), func(eng *stitch.Engine) {
+		for i := 0; i < len(evs); i += benchBatch {
+			if _, err := eng.Apply(evs[i:min(i+benchBatch, len(evs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkEngineWithDecode adds canonical JSON decoding, as the offline
+// command and the service pay it.
+func BenchmarkEngineWithDecode(b *testing.B) {
+	const customers = 20000
+	lines, _ := workload(b, customers)
+	dec := event.NewDecoder(1<<20, nil)
+	batch := make([]event.Event, 0, 1024)
+	benchApply(b, len(lines), func(eng *stitch.Engine) {
+		for i, l := range lines {
+			ev, err := dec.Decode(l)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch = append(batch, ev)
+			if len(batch) == benchBatch || i == len(lines)-1 {
+				if _, err := eng.Apply(batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+	})
+}
+
+func benchApply(b *testing.B, events int, run func(*stitch.Engine)) {
+	cfg := config.Default()
+	var ms0, ms1 runtime.MemStats
+	var mallocs uint64
+	var diskPerCustomer float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		store, err := state.Open(b.TempDir(), state.Options{
+			CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache})
+		if err != nil {
+			b.Fatal(err)
+		}
+		eng, err := stitch.New(cfg, store)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.ReadMemStats(&ms0)
+		b.StartTimer()
+		run(eng)
+		b.StopTimer()
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+		if err := store.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		customers := 0
+		if err := store.Customers(func(*state.Customer) error { customers++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		diskPerCustomer = float64(store.DiskBytes()) / float64(customers)
+		if err := store.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	total := float64(events) * float64(b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(mallocs)/total, "allocs/event")
+	b.ReportMetric(diskPerCustomer, "state-B/customer")
+	b.ReportMetric(0, "ns/op")
+}
+
+// benchBatch is the events per atomic commit, about what one Kafka poll
+// brings the service under load.
+const benchBatch = 4096
