@@ -46,7 +46,7 @@ func randomGraph(rng *rand.Rand, n int) ([]event.Event, []string) {
 	pool := max(n/2, 3)
 	evs := make([]event.Event, n)
 	parent := make(map[string]string)
-		find := func(x string) string {
+	find := func(x string) string {
 		if _, ok := parent[x]; !ok {
 			parent[x] = x
 		}

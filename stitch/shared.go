@@ -90,7 +90,7 @@ func (a *applier) detach(custID, key string) error {
 	for i := range parent {
 		parent[i] = i
 	}
-		find := func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
