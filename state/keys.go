@@ -36,8 +36,7 @@ func appendTS(b []byte, ts int64) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(ts)^(1<<63))
 }
 
-func journeyKey(cust string, ts int64, eventID string) []byte {
-	k := make([]byte, 0, 1+len(cust)+8+len(eventID))
+func appendJourneyKey(k []byte, cust string, ts int64, eventID string) []byte {
 	k = append(append(k, prefixJourney), cust...)
 	k = appendTS(k, ts)
 	return append(k, eventID...)

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,10 +27,37 @@ type Txn struct {
 	custDirty map[string]struct{}
 	ids       map[string]*Identifier
 	idsDirty  map[string]struct{}
-	seen      map[string]struct{}          // event ids applied in this Txn
-	journeys  map[string]map[string]*Entry // customer → journey key → entry (nil: deleted) written in this Txn
+	seen      map[string]struct{} // event ids applied in this Txn
+	journeys  map[string][]int    // customer → indexes in ops of its journey writes in this Txn
 	scratch   []byte
+
+	// Writes are buffered and handed to Pebble sorted by key at Commit:
+	// the memtable inserts a batch with one cursor that starts each
+	// search from the previous insert's place, so sorted keys cost a
+	// short walk instead of a descent from the top of the skiplist.
+	ops   []op
+	arena []byte
 }
+
+// op is a buffered write: key and value are arena[off:off+klen] and the
+// vlen bytes after it. Offsets rather than slices keep ops small to sort.
+type op struct {
+	off        uint32
+	klen, vlen uint32
+	seq        uint32 // order of the write, to keep the last write to a key last
+	del        bool
+	en         *Entry // for journey writes: the entry, so Journey need not decode it
+}
+
+// write buffers a Set (or Delete) with copies of key and value.
+func (t *Txn) write(k, v []byte, del bool) {
+	off := len(t.arena)
+	t.arena = append(t.arena, k...)
+	t.arena = append(t.arena, v...)
+	t.ops = append(t.ops, op{off: uint32(off), klen: uint32(len(k)), vlen: uint32(len(v)), seq: uint32(len(t.ops)), del: del})
+}
+
+func (t *Txn) opKey(o *op) []byte { return t.arena[o.off : o.off+o.klen] }
 
 // Begin starts a Txn. Only one may be open at a time.
 func (s *Store) Begin() *Txn {
@@ -40,7 +69,7 @@ func (s *Store) Begin() *Txn {
 		ids:       make(map[string]*Identifier),
 		idsDirty:  make(map[string]struct{}),
 		seen:      make(map[string]struct{}),
-		journeys:  make(map[string]map[string]*Entry),
+		journeys:  make(map[string][]int),
 	}
 }
 
@@ -139,39 +168,40 @@ func (t *Txn) MarkSeen(eventID string) error {
 	t.seen[eventID] = struct{}{}
 	k := t.lookupKey(prefixEvent, eventID)
 	t.s.seenEvents.add(k)
-	return t.b.Set(k, nil, nil)
-}
-
-func (t *Txn) overlay(cust string) map[string]*Entry {
-	m := t.journeys[cust]
-	if m == nil {
-		m = make(map[string]*Entry)
-		t.journeys[cust] = m
-	}
-	return m
+	t.write(k, nil, false)
+	return nil
 }
 
 // PutEntry adds or replaces an event in a customer's journey.
 func (t *Txn) PutEntry(cust string, en *Entry) error {
-	k := journeyKey(cust, en.TS, en.EventID)
-	t.overlay(cust)[string(k)] = en
-	t.scratch = en.appendValue(t.scratch[:0])
-	return t.b.Set(k, t.scratch, nil)
+	t.scratch = appendJourneyKey(t.scratch[:0], cust, en.TS, en.EventID)
+	klen := len(t.scratch)
+	t.scratch = en.appendValue(t.scratch)
+	t.journeys[cust] = append(t.journeys[cust], len(t.ops))
+	t.write(t.scratch[:klen], t.scratch[klen:], false)
+	t.ops[len(t.ops)-1].en = en
+	return nil
 }
 
 // DeleteEntry removes an event from a customer's journey.
 func (t *Txn) DeleteEntry(cust string, ts int64, eventID string) error {
-	k := journeyKey(cust, ts, eventID)
-	t.overlay(cust)[string(k)] = nil
-	return t.b.Delete(k, nil)
+	t.scratch = appendJourneyKey(t.scratch[:0], cust, ts, eventID)
+	t.journeys[cust] = append(t.journeys[cust], len(t.ops))
+	t.write(t.scratch, nil, true)
+	return nil
 }
 
 // Journey calls fn for every event of a customer in (ts, event id) order,
 // including the changes of this Txn.
 func (t *Txn) Journey(cust string, fn func(*Entry) error) error {
-	ov := t.journeys[cust]
-	if len(ov) == 0 {
+	written := t.journeys[cust]
+	if len(written) == 0 {
 		return journey(t.s.db, cust, fn)
+	}
+	ov := make(map[string]*Entry, len(written)) // journey key → last write (nil: deleted)
+	for _, i := range written {
+		o := &t.ops[i]
+		ov[string(t.opKey(o))] = o.en
 	}
 	type kv struct {
 		k  string
@@ -209,13 +239,15 @@ func (t *Txn) Journey(cust string, fn func(*Entry) error) error {
 // AddMerge appends to the merge log.
 func (t *Txn) AddMerge(m *Merge) error {
 	t.s.nextMerge++
-	return t.b.Set(seqKey(prefixMerge, t.s.nextMerge-1), m.appendTo(nil), nil)
+	t.write(seqKey(prefixMerge, t.s.nextMerge-1), m.appendTo(nil), false)
+	return nil
 }
 
 // AddConflict appends to the conflict log.
 func (t *Txn) AddConflict(c *Conflict) error {
 	t.s.nextConflict++
-	return t.b.Set(seqKey(prefixConflict, t.s.nextConflict-1), c.appendTo(nil), nil)
+	t.write(seqKey(prefixConflict, t.s.nextConflict-1), c.appendTo(nil), false)
+	return nil
 }
 
 // Commit writes every change atomically.
@@ -223,21 +255,34 @@ func (t *Txn) Commit() error {
 	buf := t.scratch
 	for id := range t.custDirty {
 		c := t.cust[id]
-		k := key(prefixCustomer, id)
-		var err error
 		if c == nil {
-			err = t.b.Delete(k, nil)
+			t.write(key(prefixCustomer, id), nil, true)
 		} else {
 			buf = c.appendTo(buf[:0])
-			err = t.b.Set(k, buf, nil)
-		}
-		if err != nil {
-			return t.fail(err)
+			t.write(key(prefixCustomer, id), buf, false)
 		}
 	}
 	for k := range t.idsDirty {
 		buf = t.ids[k].appendTo(buf[:0])
-		if err := t.b.Set(key(prefixIdentifier, k), buf, nil); err != nil {
+		t.write(key(prefixIdentifier, k), buf, false)
+	}
+	// A key written twice (a journey entry moved away and back) keeps its
+	// last write last.
+	slices.SortFunc(t.ops, func(a, b op) int {
+		if c := bytes.Compare(t.opKey(&a), t.opKey(&b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	for i := range t.ops {
+		o := &t.ops[i]
+		var err error
+		if o.del {
+			err = t.b.Delete(t.opKey(o), nil)
+		} else {
+			err = t.b.Set(t.opKey(o), t.arena[o.off+o.klen:o.off+o.klen+o.vlen], nil)
+		}
+		if err != nil {
 			return t.fail(err)
 		}
 	}

@@ -111,6 +111,7 @@ type Options struct {
 type Normalizer struct {
 	types  map[string]typeRules
 	region string // upper-case, validated against phonenumbers' metadata
+	idd    string // the region's international dialling prefix ("00"), when it is a fixed digit string
 
 	// Extra junk is looked up by fold key (see foldKey). Computing the key costs about as
 	// much as the rest of Normalize, so two exact pre-filters skip it for almost every real
@@ -150,6 +151,7 @@ func New(o Options) (*Normalizer, error) {
 			return nil, fmt.Errorf("normalize: unknown DefaultRegion %q (want an ISO 3166-1 alpha-2 code such as \"DE\")", o.DefaultRegion)
 		}
 		n.region = region
+		n.idd = internationalPrefix(region)
 	}
 
 	for _, e := range o.ExtraJunk {

@@ -442,3 +442,28 @@ func BenchmarkNormalize(b *testing.B) {
 		})
 	})
 }
+
+// The phone cache is keyed by a folded spelling; parsing the fold must give
+// what parsing the value as written gives.
+func TestPhoneKeyParsesAlike(t *testing.T) {
+	n, err := New(Options{DefaultRegion: "DE", Types: map[string]TypeOptions{"phone": {Kind: Phone}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.idd != "00" {
+		t.Fatalf("international prefix of DE = %q, want 00", n.idd)
+	}
+	for _, v := range []string{"+49 30 1234567", "0049 30 1234567", "030 1234567", "(030) 1234567", "+49-30-1234567",
+		"+49 (0)30 1234567", "+49.30.1234567", "030/1234567", "0030 21 0123 4567", "00 44 20 7946 0958", "0151 2345 6789",
+		"12345", "00002700000", "0001 202 555 0143", "+1 (202) 555-0143", "49 30 1234567", "0 30 1234567", "+", "00", "0049", "(0)", "+49+30", "1-2-3"} {
+		k := n.phoneKey(v)
+		wv, wr := parsePhone(v, "DE")
+		gv, gr := parsePhone(k, "DE")
+		if wv != gv || wr != gr {
+			t.Errorf("%q folds to %q: parse gives %q %v, fold gives %q %v", v, k, wv, wr, gv, gr)
+		}
+	}
+	if a, b := n.phoneKey("+49 30 1234567"), n.phoneKey("0049-30-1234567"); a != b || a != "+49301234567" {
+		t.Errorf("keys %q and %q, want both +49301234567", a, b)
+	}
+}

@@ -34,16 +34,58 @@ func (n *Normalizer) normalizePhone(v string) (string, Result) {
 	if !nonZero {
 		return "", Junk
 	}
+	// The spelling as written is looked up first (no allocation); only a
+	// spelling not seen before is folded, and then cached under both.
 	if r, ok := n.phones.Get(v); ok {
 		return r.value, r.res
 	}
-	value, res := parsePhone(v, n.region)
-	if res == OK && n.isJunk(value) {
-		// Decided once here rather than on every hit; Options cannot change after New.
-		value, res = "", Junk
+	k := n.phoneKey(v)
+	r, ok := n.phones.Get(k)
+	if !ok {
+		r.value, r.res = parsePhone(k, n.region)
+		if r.res == OK && n.isJunk(r.value) {
+			// Decided once here rather than on every hit; Options cannot change after New.
+			r.value, r.res = "", Junk
+		}
+		if k != v {
+			n.phones.Add(strings.Clone(k), r)
+		}
 	}
-	n.phones.Add(strings.Clone(v), phoneResult{value: value, res: res})
-	return value, res
+	n.phones.Add(strings.Clone(v), r)
+	return r.value, r.res
+}
+
+// phoneKey folds the ways of writing one number that the parser reads alike
+// into one cache key, so that "+49 30 1234567", "+49-30-1234567",
+// "0049 30 1234567" and "(030) 1234567" vs "030 1234567" cost one parse each
+// pair instead of one per spelling: phonenumbers ignores the punctuation
+// " -().,/" and treats the region's international prefix like "+". The key
+// is itself what gets parsed, so a cached result is exactly the parse of its
+// key. A '+' anywhere but first keeps the value as it is.
+func (n *Normalizer) phoneKey(v string) string {
+	var buf [maxPhoneLen]byte
+	k := buf[:0]
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case ' ', '-', '(', ')', '.', '/':
+		case '+':
+			if len(k) > 0 {
+				return v
+			}
+			k = append(k, c)
+		default:
+			k = append(k, c)
+		}
+	}
+	// Like the parser, only an international prefix followed by a country
+	// code (never starting with 0) counts as one.
+	if n.idd != "" && len(k) > len(n.idd) && string(k[:len(n.idd)]) == n.idd && k[len(n.idd)] != '0' {
+		k = append(append(buf[:0:0], '+'), k[len(n.idd):]...)
+	}
+	if string(k) == v {
+		return v
+	}
+	return string(k)
 }
 
 // parsePhone asks phonenumbers. v has passed the shape checks of normalizePhone.
@@ -88,4 +130,32 @@ func isE164Shape(s string) bool {
 		nonZero = nonZero || c != '0'
 	}
 	return nonZero
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// internationalPrefix is the region's international dialling prefix ("00"
+// for DE) when it is one fixed digit string, else "" (some regions have
+// several, written as a pattern).
+func internationalPrefix(region string) string {
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return ""
+	}
+	for _, md := range coll.GetMetadata() {
+		if md.GetId() == region && isDigits(md.GetInternationalPrefix()) {
+			return md.GetInternationalPrefix()
+		}
+	}
+	return ""
 }
