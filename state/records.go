@@ -133,6 +133,11 @@ func (d *dec) f64() float64 {
 		return 0
 	}
 	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		// Never written: the engine only stores finite amounts.
+		d.err, d.b = true, nil
+		return 0
+	}
 	d.b = d.b[8:]
 	return v
 }
@@ -154,6 +159,10 @@ func (d *dec) strs() []string {
 func (d *dec) flag() bool {
 	if len(d.b) < 1 {
 		d.err = true
+		return false
+	}
+	if d.b[0] > 1 {
+		d.err, d.b = true, nil
 		return false
 	}
 	v := d.b[0] == 1
