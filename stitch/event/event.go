@@ -7,12 +7,12 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -87,175 +87,397 @@ func NewDecoder(maxBytes int, channels []string) *Decoder {
 	return &Decoder{maxBytes: maxBytes, channels: slices.Clone(channels)}
 }
 
-type wire struct {
-	EventID json.RawMessage `json:"event_id"`
-	Channel json.RawMessage `json:"channel"`
-	Type    json.RawMessage `json:"type"`
-	TS      json.RawMessage `json:"ts"`
-	IDs     json.RawMessage `json:"ids"`
-	Props   json.RawMessage `json:"props"`
-}
-
 // Decode parses one record. The returned Event does not alias data.
+//
+// It is a single pass over the bytes (see scan.go) that accepts and rejects
+// exactly what the former encoding/json implementation did and returns the
+// same Event: white space around the record (any Unicode white space, as
+// bytes.TrimSpace) is ignored; the record must be one JSON object, valid as
+// a whole; later duplicates of a field win; field names match exactly or
+// case-insensitively; unknown fields are ignored whatever their value.
 func (d *Decoder) Decode(data []byte) (Event, error) {
 	var ev Event
 	if d.maxBytes > 0 && len(data) > d.maxBytes {
 		return ev, errf(ReasonOversized, "record of %d bytes exceeds the limit of %d", len(data), d.maxBytes)
 	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
+	rec := bytes.TrimSpace(data)
+	if len(rec) == 0 || rec[0] != '{' {
 		return ev, errf(ReasonMalformed, "not a JSON object")
 	}
-	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
-		return ev, errf(ReasonMalformed, "invalid JSON: %s", jsonErrMsg(err))
+	s := scanner{data: rec}
+	var f [numFields]span
+	if !s.object(&f) {
+		lead := len(data) - len(bytes.TrimLeftFunc(data, unicode.IsSpace))
+		return ev, errf(ReasonMalformed, "invalid JSON: %s", s.message(lead))
 	}
+
+	var buf [128]byte // scratch for unescaping the short string fields
+	v, e := stringField(rec[f[fEventID].start:f[fEventID].end], "event_id", maxEventIDBytes, buf[:0])
+	if e != nil {
+		return ev, e
+	}
+	ev.ID = string(v)
+
+	if v, e = stringField(rec[f[fChannel].start:f[fChannel].end], "channel", maxNameBytes, buf[:0]); e != nil {
+		return ev, e
+	}
+	if len(d.channels) > 0 {
+		for _, c := range d.channels {
+			if string(v) == c {
+				ev.Channel = c
+				break
+			}
+		}
+		if ev.Channel == "" {
+			ev.Channel = string(v)
+			return ev, errf(ReasonBadField, "channel %q is not configured", ev.Channel)
+		}
+	} else {
+		ev.Channel = intern(v)
+	}
+
+	if v, e = stringField(rec[f[fType].start:f[fType].end], "type", maxNameBytes, buf[:0]); e != nil {
+		return ev, e
+	}
+	ev.Type = intern(v)
+
 	var err error
-	if ev.ID, err = requiredString("event_id", w.EventID, maxEventIDBytes); err != nil {
+	if ev.TS, err = parseTS(rec[f[fTS].start:f[fTS].end]); err != nil {
 		return ev, err
 	}
-	if ev.Channel, err = requiredString("channel", w.Channel, maxNameBytes); err != nil {
-		return ev, err
+	if ev.IDs, e = parseIDs(rec[f[fIDs].start:f[fIDs].end]); e != nil {
+		return ev, e
 	}
-	if len(d.channels) > 0 && !slices.Contains(d.channels, ev.Channel) {
-		return ev, errf(ReasonBadField, "channel %q is not configured", ev.Channel)
-	}
-	if ev.Type, err = requiredString("type", w.Type, maxNameBytes); err != nil {
-		return ev, err
-	}
-	if ev.TS, err = parseTS(w.TS); err != nil {
-		return ev, err
-	}
-	if ev.IDs, err = parseIDs(w.IDs); err != nil {
-		return ev, err
-	}
-	switch p := bytes.TrimSpace(w.Props); {
-	case len(p) == 0 || string(p) == "null":
-	case p[0] == '{':
+	if p := rec[f[fProps].start:f[fProps].end]; !isNull(p) {
+		if p[0] != '{' {
+			return ev, errf(ReasonBadField, "props must be a JSON object")
+		}
 		ev.Props = bytes.Clone(p)
-	default:
-		return ev, errf(ReasonBadField, "props must be a JSON object")
 	}
 	return ev, nil
 }
 
-func isNull(raw json.RawMessage) bool {
+// isNull reports whether a field's raw value is absent or null.
+func isNull(raw []byte) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-func requiredString(field string, raw json.RawMessage, max int) (string, error) {
+// stringField returns the value of a required string field from its raw
+// JSON value: unescaped (into buf when needed) and trimmed of white space.
+func stringField(raw []byte, field string, max int, buf []byte) ([]byte, *Error) {
 	if isNull(raw) {
-		return "", errf(ReasonMissing, "missing required field %q", field)
+		return nil, errf(ReasonMissing, "missing required field %q", field)
 	}
 	if raw[0] != '"' {
-		return "", errf(ReasonBadField, "field %q must be a string", field)
+		return nil, errf(ReasonBadField, "field %q must be a string", field)
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", errf(ReasonBadField, "field %q: %s", field, jsonErrMsg(err))
+	v := bytes.TrimSpace(unquote(buf, raw))
+	if len(v) == 0 {
+		return nil, errf(ReasonMissing, "required field %q is empty", field)
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", errf(ReasonMissing, "required field %q is empty", field)
+	if len(v) > max {
+		return nil, errf(ReasonBadField, "field %q is longer than %d bytes", field, max)
 	}
-	if len(s) > max {
-		return "", errf(ReasonBadField, "field %q is longer than %d bytes", field, max)
+	// unquote already replaced invalid UTF-8; NUL can come from \u0000.
+	if bytes.IndexByte(v, 0) >= 0 || !utf8.Valid(v) {
+		return nil, errf(ReasonBadField, "field %q has invalid characters", field)
 	}
-	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
-		return "", errf(ReasonBadField, "field %q has invalid characters", field)
+	return v, nil
+}
+
+// intern returns v as a string, without allocating for the usual channel,
+// event type and identifier type names (SPEC "Canonical event").
+func intern(v []byte) string {
+	switch string(v) {
+	case "web":
+		return "web"
+	case "store":
+		return "store"
+	case "callcentre":
+		return "callcentre"
+	case "email":
+		return "email"
+	case "page_view":
+		return "page_view"
+	case "product_view":
+		return "product_view"
+	case "add_to_cart":
+		return "add_to_cart"
+	case "checkout":
+		return "checkout"
+	case "purchase":
+		return "purchase"
+	case "call":
+		return "call"
+	case "complaint":
+		return "complaint"
+	case "email_sent":
+		return "email_sent"
+	case "email_open":
+		return "email_open"
+	case "email_click":
+		return "email_click"
+	case "login":
+		return "login"
+	case "signup":
+		return "signup"
+	case "survey_response":
+		return "survey_response"
+	case "cookie":
+		return "cookie"
+	case "device":
+		return "device"
+	case "user":
+		return "user"
+	case "phone":
+		return "phone"
+	case "loyalty":
+		return "loyalty"
+	case "crm":
+		return "crm"
 	}
-	return s, nil
+	return string(v)
 }
 
 // parseTS accepts RFC 3339 with an optional fraction, or integer epoch
-// milliseconds as a JSON number or a string of digits.
-func parseTS(raw json.RawMessage) (int64, error) {
+// milliseconds as a JSON number or a string of digits. raw is the field's
+// JSON value (empty when absent).
+func parseTS(raw []byte) (int64, error) {
 	if isNull(raw) {
 		return 0, errf(ReasonMissing, "missing required field \"ts\"")
 	}
-	var s string
+	s := raw
 	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, errf(ReasonBadTS, "ts: %s", jsonErrMsg(err))
-		}
-		s = strings.TrimSpace(s)
-	} else {
-		s = string(raw)
+		var buf [64]byte
+		s = bytes.TrimSpace(unquote(buf[:0], raw))
 	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if ms, ok := parseInt(s); ok {
 		if ms < minTS || ms > maxTS {
 			return 0, errf(ReasonBadTS, "ts %d is outside years 1 to 9999", ms)
 		}
 		return ms, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, errf(ReasonBadTS, "ts %s is neither RFC 3339 nor integer epoch milliseconds", quoteShort(s))
+	ms, ok := parseRFC3339(s)
+	if !ok {
+		// Not the common form: time.Parse decides, as it always did.
+		t, err := time.Parse(time.RFC3339Nano, string(s))
+		if err != nil {
+			return 0, errf(ReasonBadTS, "ts %s is neither RFC 3339 nor integer epoch milliseconds", quoteShort(string(s)))
+		}
+		ms = t.UnixMilli()
 	}
-	ms := t.UnixMilli()
 	if ms < minTS || ms > maxTS {
-		return 0, errf(ReasonBadTS, "ts %s is outside years 1 to 9999", quoteShort(s))
+		return 0, errf(ReasonBadTS, "ts %s is outside years 1 to 9999", quoteShort(string(s)))
 	}
 	return ms, nil
 }
 
-func parseIDs(raw json.RawMessage) ([]ID, error) {
+// parseInt is strconv.ParseInt(s, 10, 64) without the allocations: an
+// optional sign and at least one digit, and no more than int64 holds.
+func parseInt(s []byte) (int64, bool) {
+	i := 0
+	if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
+		i = 1
+	}
+	if i == len(s) {
+		return 0, false
+	}
+	for _, c := range s[i:] {
+		if !isDigit(c) {
+			return 0, false
+		}
+	}
+	if len(s)-i > 18 { // might not fit: let strconv judge
+		n, err := strconv.ParseInt(string(s), 10, 64)
+		return n, err == nil
+	}
+	var n int64
+	for _, c := range s[i:] {
+		n = n*10 + int64(c-'0')
+	}
+	if s[0] == '-' {
+		n = -n
+	}
+	return n, true
+}
+
+// parseRFC3339 is the fast path of time.Parse(time.RFC3339Nano, s) (the
+// time package's parseRFC3339) returning Unix milliseconds directly and
+// without allocating: when it reports ok, time.Parse gives the same instant;
+// when it does not, only time.Parse can tell.
+func parseRFC3339(s []byte) (ms int64, ok bool) {
+	if len(s) < len("2006-01-02T15:04:05") ||
+		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	year, ok1 := digits(s[0:4], 0, 9999)
+	month, ok2 := digits(s[5:7], 1, 12)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	day, ok3 := digits(s[8:10], 1, daysIn(month, year))
+	hour, ok4 := digits(s[11:13], 0, 23)
+	min, ok5 := digits(s[14:16], 0, 59)
+	sec, ok6 := digits(s[17:19], 0, 59)
+	if !ok3 || !ok4 || !ok5 || !ok6 {
+		return 0, false
+	}
+	s = s[19:]
+	nsec := 0
+	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
+		n := 2
+		for n < len(s) && isDigit(s[n]) {
+			n++
+		}
+		for k := 1; k < 10; k++ { // nanoseconds: the first nine digits
+			nsec *= 10
+			if k < n {
+				nsec += int(s[k] - '0')
+			}
+		}
+		s = s[n:]
+	}
+	offset := 0
+	if len(s) != 1 || s[0] != 'Z' {
+		if len(s) != len("-07:00") || (s[0] != '-' && s[0] != '+') || s[3] != ':' {
+			return 0, false
+		}
+		hr, ok1 := digits(s[1:3], 0, 23)
+		mm, ok2 := digits(s[4:6], 0, 59)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		offset = (hr*60 + mm) * 60
+		if s[0] == '-' {
+			offset = -offset
+		}
+	}
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+min*60+sec-offset)
+	return secs*1000 + int64(nsec/1e6), true
+}
+
+// digits parses s as an unsigned decimal in [lo, hi].
+func digits(s []byte, lo, hi int) (int, bool) {
+	x := 0
+	for _, c := range s {
+		if !isDigit(c) {
+			return 0, false
+		}
+		x = x*10 + int(c-'0')
+	}
+	return x, lo <= x && x <= hi
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the given date of the
+// proleptic Gregorian calendar (H. Hinnant's algorithm); year >= 0.
+func daysFromCivil(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400                     // [0, 399]
+	mp := int64((month + 9) % 12)          // March = 0
+	doy := (153*mp+2)/5 + int64(day) - 1   // [0, 365]
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
+	return era*146097 + doe - 719468
+}
+
+// parseIDs decodes the ids object from its raw JSON value (already
+// validated by the scanner). Like a Go map it keeps the last value of a
+// repeated type; null values count as present for the limits but yield no
+// ID. The result is sorted by type.
+func parseIDs(raw []byte) ([]ID, *Error) {
 	if isNull(raw) {
 		return nil, errf(ReasonMissing, "missing required field \"ids\"")
 	}
 	if raw[0] != '{' {
 		return nil, errf(ReasonBadField, "field \"ids\" must be an object")
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, errf(ReasonBadField, "ids: %s", jsonErrMsg(err))
+	type entry struct{ typ, val []byte }
+	var ents [maxIDs]entry
+	n := 0
+	s := scanner{data: raw}
+	i := skipWS(raw, 1)
+	for raw[i] == '"' {
+		ke := s.str(i)
+		if ke < 0 {
+			return nil, errf(ReasonMalformed, "invalid JSON in ids") // not reached: validated
+		}
+		typ := unquote(nil, raw[i:ke]) // allocates only for escaped or invalid UTF-8 types
+		i = skipWS(raw, skipWS(raw, ke)+1)
+		vs := i
+		if i = s.value(i, 2); i < 0 {
+			return nil, errf(ReasonMalformed, "invalid JSON in ids") // not reached: validated
+		}
+		k := 0
+		for k < n && !bytes.Equal(ents[k].typ, typ) {
+			k++
+		}
+		if k == maxIDs {
+			return nil, errf(ReasonBadField, "ids has more than %d identifiers", maxIDs)
+		}
+		if k == n {
+			n++
+		}
+		ents[k] = entry{typ, raw[vs:i]}
+		if i = skipWS(raw, i); raw[i] != ',' {
+			break
+		}
+		i = skipWS(raw, i+1)
 	}
-	if len(m) == 0 {
+	if n == 0 {
 		return nil, errf(ReasonJunkIDs, "ids is empty")
 	}
-	if len(m) > maxIDs {
-		return nil, errf(ReasonBadField, "ids has %d identifiers, more than %d", len(m), maxIDs)
-	}
-	ids := make([]ID, 0, len(m))
-	for typ, v := range m {
-		if len(typ) > maxNameBytes || !utf8.ValidString(typ) {
+	values := 0
+	for _, e := range ents[:n] {
+		if len(e.typ) > maxNameBytes || !utf8.Valid(e.typ) {
 			return nil, errf(ReasonBadField, "ids has an invalid identifier type")
 		}
-		var val string
-		switch {
-		case isNull(v):
-			continue // an absent identifier, not an error
-		case v[0] == '"':
-			if err := json.Unmarshal(v, &val); err != nil {
-				return nil, errf(ReasonBadField, "ids.%s: %s", typ, jsonErrMsg(err))
-			}
-		case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
-			val = string(v) // numeric ids (loyalty numbers) keep their literal text
+		switch c := e.val[0]; {
+		case c == 'n': // null: an absent identifier, not an error
+		case c == '"' || c == '-' || isDigit(c):
+			values++
 		default:
-			return nil, errf(ReasonBadField, "ids.%s must be a string or a number", typ)
+			return nil, errf(ReasonBadField, "ids.%s must be a string or a number", e.typ)
 		}
-		ids = append(ids, ID{Type: typ, Value: val})
 	}
-	if len(ids) == 0 {
+	if values == 0 {
 		return nil, errf(ReasonJunkIDs, "ids has no values")
+	}
+	ids := make([]ID, 0, values)
+	var buf [128]byte
+	for _, e := range ents[:n] {
+		var val string
+		switch e.val[0] {
+		case 'n':
+			continue
+		case '"':
+			val = string(unquote(buf[:0], e.val))
+		default:
+			val = string(e.val) // numeric ids (loyalty numbers) keep their literal text
+		}
+		ids = append(ids, ID{Type: intern(e.typ), Value: val})
 	}
 	slices.SortFunc(ids, func(a, b ID) int { return strings.Compare(a.Type, b.Type) })
 	return ids, nil
-}
-
-// jsonErrMsg strips the Go type names encoding/json puts into its messages,
-// which mean nothing to a data engineer reading a dead letter.
-func jsonErrMsg(err error) string {
-	if se, ok := err.(*json.SyntaxError); ok {
-		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
-	}
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		if te.Field != "" {
-			return fmt.Sprintf("field %q has the wrong type (%s)", te.Field, te.Value)
-		}
-		return fmt.Sprintf("wrong type (%s)", te.Value)
-	}
-	return err.Error()
 }
 
 // quoteShort quotes a value for an error message, cut so that a hostile
