@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,9 +28,12 @@ type Txn struct {
 	custDirty map[string]struct{}
 	ids       map[string]*Identifier
 	idsDirty  map[string]struct{}
-	seen      map[string]struct{} // event ids applied in this Txn
-	journeys  map[string][]int    // customer → indexes in ops of its journey writes in this Txn
-	scratch   []byte
+	// Records not taken from the caches (read from Pebble or created):
+	// only these need adding at Commit; the others are there already.
+	custUncached, idsUncached []string
+	seen                      map[string]struct{} // event ids applied in this Txn
+	journeys                  map[string][]int    // customer → indexes in ops of its journey writes in this Txn
+	scratch                   []byte
 
 	// Writes are buffered and handed to Pebble sorted by key at Commit:
 	// the memtable inserts a batch with one cursor that starts each
@@ -42,6 +46,7 @@ type Txn struct {
 // op is a buffered write: key and value are arena[off:off+klen] and the
 // vlen bytes after it. Offsets rather than slices keep ops small to sort.
 type op struct {
+	prefix     uint64 // the key's first 8 bytes, big-endian: most comparisons end here
 	off        uint32
 	klen, vlen uint32
 	seq        uint32 // order of the write, to keep the last write to a key last
@@ -54,7 +59,9 @@ func (t *Txn) write(k, v []byte, del bool) {
 	off := len(t.arena)
 	t.arena = append(t.arena, k...)
 	t.arena = append(t.arena, v...)
-	t.ops = append(t.ops, op{off: uint32(off), klen: uint32(len(k)), vlen: uint32(len(v)), seq: uint32(len(t.ops)), del: del})
+	var p [8]byte
+	copy(p[:], k)
+	t.ops = append(t.ops, op{prefix: binary.BigEndian.Uint64(p[:]), off: uint32(off), klen: uint32(len(k)), vlen: uint32(len(v)), seq: uint32(len(t.ops)), del: del})
 }
 
 func (t *Txn) opKey(o *op) []byte { return t.arena[o.off : o.off+o.klen] }
@@ -96,11 +103,15 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 		return nil, err
 	}
 	t.cust[id] = c
+	t.custUncached = append(t.custUncached, id)
 	return c, nil
 }
 
 // SetCustomer stores c (new or changed).
 func (t *Txn) SetCustomer(c *Customer) {
+	if old, ok := t.cust[c.ID]; !ok || old != c {
+		t.custUncached = append(t.custUncached, c.ID)
+	}
 	t.cust[c.ID] = c
 	t.custDirty[c.ID] = struct{}{}
 }
@@ -131,13 +142,18 @@ func (t *Txn) Identifier(k string) (*Identifier, error) {
 		return nil, err
 	}
 	t.ids[k] = r
+	t.idsUncached = append(t.idsUncached, k)
 	return r, nil
 }
 
 // SetIdentifier stores r under "type:value".
 func (t *Txn) SetIdentifier(k string, r *Identifier) {
-	if old := t.ids[k]; old == nil {
+	old := t.ids[k]
+	if old == nil {
 		t.s.knownIdents.add(t.lookupKey(prefixIdentifier, k))
+	}
+	if old != r {
+		t.idsUncached = append(t.idsUncached, k)
 	}
 	t.ids[k] = r
 	t.idsDirty[k] = struct{}{}
@@ -269,6 +285,9 @@ func (t *Txn) Commit() error {
 	// A key written twice (a journey entry moved away and back) keeps its
 	// last write last.
 	slices.SortFunc(t.ops, func(a, b op) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
 		if c := bytes.Compare(t.opKey(&a), t.opKey(&b)); c != 0 {
 			return c
 		}
@@ -292,17 +311,22 @@ func (t *Txn) Commit() error {
 	t.b.Close()
 	t.b = nil
 	if t.s.customers != nil {
-		for id, c := range t.cust {
-			if c == nil {
-				t.s.customers.Remove(id)
-			} else {
+		for _, id := range t.custUncached {
+			if c := t.cust[id]; c != nil {
 				t.s.customers.Add(id, c)
+			}
+		}
+		for id := range t.custDirty {
+			if t.cust[id] == nil {
+				t.s.customers.Remove(id)
 			}
 		}
 	}
 	if t.s.idents != nil {
-		for k, r := range t.ids {
-			t.s.idents.Add(k, r)
+		for _, k := range t.idsUncached {
+			if r := t.ids[k]; r != nil {
+				t.s.idents.Add(k, r)
+			}
 		}
 	}
 	return nil

@@ -15,11 +15,11 @@ import (
 // customers, 1–3 identifiers per event, phone and e-mail variants, junk
 // identifiers, shared tablets, late uploads, redeliveries), 20 events per
 // customer.
-func workload(b *testing.B, customers int) (lines [][]byte, evs []event.Event) {
+func workload(b *testing.B, customers, perCustomer int) (lines [][]byte, evs []event.Event) {
 	b.Helper()
 	cfg := config.Default()
 	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
-	g := gen.New(gen.Options{Seed: 1, Customers: customers, MalformedShare: -1})
+	g := gen.New(gen.Options{Seed: 1, Customers: customers, Events: customers * perCustomer, MalformedShare: -1})
 	for {
 		r, ok := g.Next()
 		if !ok {
@@ -35,11 +35,18 @@ func workload(b *testing.B, customers int) (lines [][]byte, evs []event.Event) {
 	return lines, evs
 }
 
-// BenchmarkEngine applies pre-decoded events in batches of 1024 to a Pebble
-// store on disk. Run with -cpu=1 for the single-core figure.
+// BenchmarkEngine applies pre-decoded events in batches of benchBatch to a
+// Pebble store on disk. Run with -cpu=1 for the single-core figure.
+// Sub-benchmarks: "new" has 20 events per person, so a third of the
+// identifiers are first sightings (parsed, created); "steady" has 100, the
+// mix of a service that has run for a while.
 func BenchmarkEngine(b *testing.B) {
-	const customers = 20000
-	_, evs := workload(b, customers)
+	b.Run("new", func(b *testing.B) { benchEngine(b, 20000, 20) })
+	b.Run("steady", func(b *testing.B) { benchEngine(b, 4000, 100) })
+}
+
+func benchEngine(b *testing.B, customers, perCustomer int) {
+	_, evs := workload(b, customers, perCustomer)
 	benchApply(b, len(evs), func(eng *stitch.Engine) {
 		for i := 0; i < len(evs); i += benchBatch {
 			if _, err := eng.Apply(evs[i:min(i+benchBatch, len(evs))]); err != nil {
@@ -52,8 +59,7 @@ func BenchmarkEngine(b *testing.B) {
 // BenchmarkEngineWithDecode adds canonical JSON decoding, as the offline
 // command and the service pay it.
 func BenchmarkEngineWithDecode(b *testing.B) {
-	const customers = 20000
-	lines, _ := workload(b, customers)
+	lines, _ := workload(b, 20000, 20)
 	dec := event.NewDecoder(1<<20, nil)
 	batch := make([]event.Event, 0, 1024)
 	benchApply(b, len(lines), func(eng *stitch.Engine) {
