@@ -92,12 +92,3 @@ func (b *blockedBloom) mayContain(h uint64) bool {
 	}
 	return true
 }
-
-// bytes is the filter's memory.
-func (f *keyFilter) bytes() int {
-	n := 0
-	for _, b := range f.filters {
-		n += len(b.blocks) * 64
-	}
-	return n
-}

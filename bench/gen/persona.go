@@ -120,27 +120,6 @@ type person struct {
 
 func (p *person) shown(t idType) bool { return p.intro[t] != 0 }
 
-// count returns how many values of the type the person has.
-func (p *person) count(t idType) int {
-	switch t {
-	case idCookie:
-		return len(p.cookies)
-	case idDevice:
-		return len(p.devices)
-	case idEmail:
-		return len(p.emails)
-	case idPhone:
-		return len(p.phones)
-	case idUser:
-		return b2i(p.hasUser)
-	case idLoyalty:
-		return b2i(p.hasLoy)
-	case idCRM:
-		return b2i(p.hasCRM)
-	}
-	return 0
-}
-
 func b2i(b bool) int {
 	if b {
 		return 1

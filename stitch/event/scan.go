@@ -29,12 +29,9 @@ const (
 	numFields
 )
 
-// fieldNames are the JSON names of the known fields; foldedNames are the
-// same names in encoding/json's case-folded form (ASCII upper case).
-var (
-	fieldNames  = [numFields]string{"event_id", "channel", "type", "ts", "ids", "props"}
-	foldedNames = [numFields]string{"EVENT_ID", "CHANNEL", "TYPE", "TS", "IDS", "PROPS"}
-)
+// foldedNames are the JSON names of the known fields in encoding/json's
+// case-folded form (ASCII upper case), in field order.
+var foldedNames = [numFields]string{"EVENT_ID", "CHANNEL", "TYPE", "TS", "IDS", "PROPS"}
 
 // span locates a field's value in the record: data[start:end]. A zero span
 // (end == 0) means the field is absent: no value starts at byte 0.
