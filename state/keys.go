@@ -11,6 +11,8 @@ import "encoding/binary"
 //	j <customer id> <ts:8> <event id>   → Entry; a customer's journey in (ts, event id) order
 //	m <seq:8>                           → Merge, in the order they happened
 //	x <seq:8>                           → Conflict, in the order they happened
+//	o <topic> 0x00 <partition:4>        → next offset to consume (varint)
+//	q <seq:8>                           → outbox Message, in the order written
 //
 // Customer ids have a fixed length (CustomerIDLen), so journey keys need no
 // separator and sort by customer, then time, then event id.
@@ -21,6 +23,8 @@ const (
 	prefixJourney    = 'j'
 	prefixMerge      = 'm'
 	prefixConflict   = 'x'
+	prefixOffset     = 'o'
+	prefixOutbox     = 'q'
 )
 
 // CustomerIDLen is the length of every customer id: "c_" and 16 hex digits.

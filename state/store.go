@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -40,6 +41,9 @@ type Store struct {
 	idents    *simplelru.LRU[string, *Identifier]
 
 	nextMerge, nextConflict uint64 // owned by the writer
+	// nextOutbox is written by the writer and read by senders to know
+	// how far to look; atomic so that they need no lock.
+	nextOutbox atomic.Uint64
 
 	// Filters of the event and identifier keys ever written; owned by
 	// the writer (readers of committed state go to Pebble).
@@ -92,6 +96,12 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	next, err := s.nextSeq(prefixOutbox)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.nextOutbox.Store(next)
 	return s, nil
 }
 

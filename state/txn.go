@@ -347,4 +347,7 @@ func (t *Txn) Discard() {
 	t.s.purgeCaches()
 	t.s.nextMerge, _ = t.s.nextSeq(prefixMerge)
 	t.s.nextConflict, _ = t.s.nextSeq(prefixConflict)
+	if n, err := t.s.nextSeq(prefixOutbox); err == nil {
+		t.s.nextOutbox.Store(n)
+	}
 }

@@ -123,6 +123,14 @@ type Split struct {
 // Apply applies a batch of events in order, atomically: either every change
 // is committed or, on error, none is and the engine may be used again.
 func (e *Engine) Apply(evs []event.Event) (*Result, error) {
+	return e.ApplyWith(evs, nil)
+}
+
+// ApplyWith is Apply with a hook that adds the caller's own writes — the
+// consumed offsets, messages for the outbox — to the same atomic batch,
+// after the events are applied and before the commit. An error from the
+// hook discards the whole batch.
+func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) error) (*Result, error) {
 	t := e.store.Begin()
 	r := &Result{Outcomes: make([]Outcome, len(evs))}
 	a := applier{e: e, t: t, r: r}
@@ -133,6 +141,12 @@ func (e *Engine) Apply(evs []event.Event) (*Result, error) {
 			return nil, err
 		}
 		r.Outcomes[i] = out
+	}
+	if hook != nil {
+		if err := hook(t, r); err != nil {
+			t.Discard()
+			return nil, err
+		}
 	}
 	if err := t.Commit(); err != nil {
 		return nil, err

@@ -3,44 +3,68 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/omnistitch/omnistitch/bench/gen"
 	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/pipeline"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
 	"github.com/omnistitch/omnistitch/stitch/offline"
 )
 
-// demo generates omnichannel traffic with known ground truth, stitches it
-// with the engine and shows what happened. The Kafka service replaces the
-// offline run here once it exists; the traffic and the report stay.
+// demo starts an in-process Kafka-protocol broker, produces generated
+// omnichannel traffic with known ground truth to it, runs the service over
+// it, and shows what happened.
 func demoCmd() *cobra.Command {
-	var customers int
+	var customers, port int
 	var seed uint64
 	var outDir string
+	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Generate omnichannel traffic, stitch it, and show the result",
+		Short: "Run the service on generated omnichannel traffic through an embedded broker, and show the result",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.OutOrStdout(), customers, seed, outDir)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), demoOptions{customers, seed, outDir, port, keep})
 		},
 	}
 	cmd.Flags().IntVar(&customers, "customers", 2000, "real persons in the generated traffic")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "generator seed (same seed, same traffic)")
-	cmd.Flags().StringVar(&outDir, "out", "", "directory for events.jsonl and stitched.jsonl (default: a new temporary directory)")
+	cmd.Flags().StringVar(&outDir, "out", "", "directory for events.jsonl, stitched.jsonl and the state (default: a new temporary directory)")
+	cmd.Flags().IntVar(&port, "port", 0, "port of the embedded broker (default: a free one)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the broker running after the summary, until Ctrl-C (to look at it with kcat)")
 	return cmd
 }
 
-func runDemo(w io.Writer, customers int, seed uint64, outDir string) error {
+type demoOptions struct {
+	customers int
+	seed      uint64
+	outDir    string
+	port      int
+	keep      bool
+}
+
+func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	outDir := o.outDir
 	if outDir == "" {
 		d, err := os.MkdirTemp("", "omnistitch-demo-")
 		if err != nil {
@@ -53,7 +77,7 @@ func runDemo(w io.Writer, customers int, seed uint64, outDir string) error {
 	eventsPath := filepath.Join(outDir, "events.jsonl")
 	outPath := filepath.Join(outDir, "stitched.jsonl")
 
-	recs := gen.All(gen.Options{Seed: seed, Customers: customers})
+	recs := gen.All(gen.Options{Seed: o.seed, Customers: o.customers})
 	var in bytes.Buffer
 	for _, r := range recs {
 		in.Write(r.Line)
@@ -62,46 +86,117 @@ func runDemo(w io.Writer, customers int, seed uint64, outDir string) error {
 	if err := os.WriteFile(eventsPath, in.Bytes(), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Generated %d lines of omnichannel traffic from %d people (web, store, call centre, e-mail),\n", len(recs), customers)
-	fmt.Fprintf(w, "with junk identifiers, phone numbers in many formats, shared store tablets, late store\n")
-	fmt.Fprintf(w, "uploads, redelivered duplicates and malformed lines: %s\n\n", eventsPath)
 
+	cfg := config.Default()
+	b, err := pipeline.StartBroker(o.port, 4, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(w, "Started an in-process Kafka-protocol broker on %s (topics %s and %s, 4 partitions).\n",
+		strings.Join(b.Addrs(), ","), cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic)
+	if err := produceLines(ctx, b.Addrs(), cfg.Kafka.EventsTopic, recs); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Produced %d records of omnichannel traffic from %d people (web, store, call centre, e-mail),\n", len(recs), o.customers)
+	fmt.Fprintf(w, "with junk identifiers, phone numbers in many formats, shared store tablets, late store\n")
+	fmt.Fprintf(w, "uploads, redelivered duplicates and malformed records (also in %s).\n\n", eventsPath)
+
+	cfg.Kafka.Brokers = b.Addrs()
+	cfg.Kafka.Group = "omnistitch-demo"
+	cfg.State.Dir = filepath.Join(outDir, "state")
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	ready := make(chan struct{})
+	var svc *pipeline.Service
+	var eng *stitch.Engine
+	var store *state.Store
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- serve(runCtx, cfg, slog.New(slog.DiscardHandler), func(s *pipeline.Service, e *stitch.Engine, st *state.Store) {
+			svc, eng, store = s, e, st
+			close(ready)
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for st := svc.Stats(); st.Records < int64(len(recs)) || st.Sent < st.DeadLetters; st = svc.Stats() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			<-done
+			return fmt.Errorf("the service did not consume all %d records in time (%+v)", len(recs), st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	st := svc.Stats()
+
+	// The service is idle now; reading its state alongside is safe.
 	out, err := os.Create(outPath)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	st, err := offline.Run(offline.Options{Config: config.Default(), StateDir: filepath.Join(outDir, "state")},
-		[]offline.Input{{Name: eventsPath, R: &in}}, out)
+	var counts offline.Stats
+	err = offline.Dump(eng, store, out, &counts)
 	if cerr := out.Close(); err == nil {
 		err = cerr
+	}
+	stop()
+	if rerr := <-done; err == nil {
+		err = rerr
 	}
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
 
 	sum, err := summarise(outPath)
 	if err != nil {
 		return err
 	}
 	p, r, f1 := gen.Score(recs, sum.pred)
-	fmt.Fprintf(w, "Stitched in %s (%.0f events/s, Pebble state on disk in %s):\n", took.Round(time.Millisecond),
-		float64(st.Applied)/took.Seconds(), filepath.Join(outDir, "state"))
+	fmt.Fprintf(w, "The service consumed them in %s (%.0f records/s, state in Pebble at %s):\n", took.Round(time.Millisecond),
+		float64(st.Records)/took.Seconds(), cfg.State.Dir)
 	fmt.Fprintf(w, "  %7d events applied, %d redelivered duplicates dropped\n", st.Applied, st.Duplicates)
-	fmt.Fprintf(w, "  %7d dead letters:%s\n", st.DeadLetters, sum.deadReasons())
-	fmt.Fprintf(w, "  %7d customers (the traffic has %d real people)\n", st.Customers, customers)
-	fmt.Fprintf(w, "  %7d merges, %d refused links (conflicts)\n", st.Merges, st.Conflicts)
+	fmt.Fprintf(w, "  %7d dead letters sent to %s\n", st.DeadLetters, cfg.Kafka.DeadLetterTopic)
+	fmt.Fprintf(w, "  %7d customers (the traffic has %d real people)\n", counts.Customers, o.customers)
+	fmt.Fprintf(w, "  %7d merges, %d refused links (conflicts)\n", counts.Merges, counts.Conflicts)
 	fmt.Fprintf(w, "  stitching against the generator's truth: precision %.4f, recall %.4f, F1 %.4f\n\n", p, r, f1)
 	if sum.example != "" {
 		fmt.Fprintf(w, "One customer across channels (%s):\n%s\n", sum.exampleID, sum.example)
 	}
-	fmt.Fprintf(w, "The whole result, one JSON object per line: %s\n", outPath)
+	fmt.Fprintf(w, "The final state, one JSON object per line: %s\n", outPath)
 	fmt.Fprintf(w, "Try:\n")
 	fmt.Fprintf(w, "  grep '\"kind\":\"merge\"' %s | head\n", outPath)
 	fmt.Fprintf(w, "  grep '\"customer_id\":\"%s\"' %s\n", sum.exampleID, outPath)
-	fmt.Fprintf(w, "  %s stitch %s | grep deadletter | head\n", os.Args[0], eventsPath)
+	fmt.Fprintf(w, "  %s stitch %s | grep deadletter | head     # the same engine, offline\n", os.Args[0], eventsPath)
+	if o.keep {
+		fmt.Fprintf(w, "\nThe broker stays up until Ctrl-C. Look at it with kcat, e.g.:\n")
+		fmt.Fprintf(w, "  kcat -b %s -C -t %s -f '%%h %%s\\n' -e\n", b.Addrs()[0], cfg.Kafka.DeadLetterTopic)
+		sig, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer cancel()
+		<-sig.Done()
+	}
 	return nil
+}
+
+func produceLines(ctx context.Context, addrs []string, topic string, recs []gen.Record) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	batch := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		// Keyed by the line's position: spread over the partitions, the
+		// way independent source systems would write them.
+		batch[i] = &kgo.Record{Key: strconv.AppendInt(nil, int64(i), 10), Value: r.Line}
+	}
+	return cl.ProduceSync(ctx, batch...).FirstErr()
 }
 
 type summary struct {

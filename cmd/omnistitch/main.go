@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(stitchCmd(), demoCmd(), versionCmd())
+	root.AddCommand(runCmd(), stitchCmd(), demoCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "omnistitch:", err)
 		os.Exit(1)

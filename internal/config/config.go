@@ -31,6 +31,7 @@ type Config struct {
 	Input        Input    `yaml:"input"`
 	Journey      Journey  `yaml:"journey"`
 	Profile      Profile  `yaml:"profile"`
+	Kafka        Kafka    `yaml:"kafka"`
 	Identity     Identity `yaml:"-"` // loaded from IdentityFile
 }
 
@@ -45,6 +46,15 @@ type State struct {
 type Input struct {
 	MaxEventBytes int      `yaml:"max_event_bytes"` // larger records are dead-lettered; default 1048576; 1..67108864
 	Channels      []string `yaml:"channels"`        // accepted channels; default [web, store, callcentre, email]; non-empty, unique, each a name
+}
+
+// Kafka is where the service consumes events and sends dead letters.
+type Kafka struct {
+	Brokers         []string `yaml:"brokers"`          // seed brokers, host:port; default [127.0.0.1:9092]
+	Group           string   `yaml:"group"`            // consumer group; default "omnistitch"
+	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
+	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
+	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 10000; 1..1000000
 }
 
 // Journey maps event types to funnel stages.
@@ -152,6 +162,7 @@ func (c *Config) clone() *Config {
 		d.Journey.Stages[i].Types = slices.Clone(d.Journey.Stages[i].Types)
 	}
 	d.Profile.PurchaseTypes = slices.Clone(c.Profile.PurchaseTypes)
+	d.Kafka.Brokers = slices.Clone(c.Kafka.Brokers)
 	d.Identity.JunkValues = slices.Clone(c.Identity.JunkValues)
 	d.Identity.Types = slices.Clone(c.Identity.Types)
 	for i := range d.Identity.Types {

@@ -34,7 +34,7 @@ func validate(c *Config) *problem {
 	if c.IdentityFile == "" {
 		return mainProblem(fieldPath{"identity_file"}, "must not be empty")
 	}
-	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile} {
+	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile, validateKafka} {
 		if p := check(c); p != nil {
 			return p
 		}
@@ -52,6 +52,33 @@ func validateState(c *Config) *problem {
 	}
 	if s.IdentifierCache < 0 {
 		return mainProblem(fieldPath{"state", "identifier_cache"}, "must be 0 or more (0 disables the cache), got %d", s.IdentifierCache)
+	}
+	return nil
+}
+
+// Kafka topic names: letters, digits, '.', '_' and '-', at most 249.
+var topicRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+
+func validateKafka(c *Config) *problem {
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		return mainProblem(fieldPath{"kafka", "brokers"}, "must list at least one broker")
+	}
+	for i, b := range k.Brokers {
+		if host, port, ok := strings.Cut(b, ":"); !ok || host == "" || port == "" || strings.ContainsAny(b, " /") {
+			return mainProblem(fieldPath{"kafka", "brokers", i}, "must be host:port, got %q", b)
+		}
+	}
+	if strings.TrimSpace(k.Group) == "" {
+		return mainProblem(fieldPath{"kafka", "group"}, "must not be empty")
+	}
+	for _, t := range []struct{ field, v string }{{"events_topic", k.EventsTopic}, {"deadletter_topic", k.DeadLetterTopic}} {
+		if !topicRe.MatchString(t.v) {
+			return mainProblem(fieldPath{"kafka", t.field}, "must be a Kafka topic name (letters, digits, '.', '_', '-'), got %q", t.v)
+		}
+	}
+	if k.MaxPollRecords < 1 || k.MaxPollRecords > 1000000 {
+		return mainProblem(fieldPath{"kafka", "max_poll_records"}, "must be between 1 and 1000000, got %d", k.MaxPollRecords)
 	}
 	return nil
 }

@@ -274,6 +274,17 @@ type (
 	}
 )
 
+// Dump writes the final state of a store as the offline command does —
+// each customer's profile followed by its journey, then merges and
+// conflicts — and counts customers, merges and conflicts into st.
+func Dump(eng *stitch.Engine, store *state.Store, out io.Writer, st *Stats) error {
+	w := newWriter(out)
+	if err := dump(eng, store, w, st); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
 func dump(eng *stitch.Engine, store *state.Store, w *writer, st *Stats) error {
 	err := eng.Customers(func(c *state.Customer) error {
 		st.Customers++

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/pipeline"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+	"github.com/omnistitch/omnistitch/stitch/event"
+)
+
+func runCmd() *cobra.Command {
+	var cfgPath, brokers, stateDir, group string
+	cmd := &cobra.Command{
+		Use:   "run [--config FILE]",
+		Short: "Run the service: consume events from Kafka, stitch them, send dead letters",
+		Long: `Consumes canonical events from the events topic in a consumer group, applies every poll
+as one atomic batch to the state store (offsets included), and sends bad records to the
+dead-letter topic. Stops cleanly on SIGINT or SIGTERM: the batch in hand is finished,
+the outbox is sent (for up to 10 s) and the group is left.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := config.Default()
+			if cfgPath != "" {
+				var err error
+				if cfg, err = config.Load(cfgPath); err != nil {
+					return err
+				}
+			}
+			if brokers != "" {
+				cfg.Kafka.Brokers = strings.Split(brokers, ",")
+			}
+			if stateDir != "" {
+				cfg.State.Dir = stateDir
+			}
+			if group != "" {
+				cfg.Kafka.Group = group
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, log, nil)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default: the built-in configs/omnistitch.yaml)")
+	cmd.Flags().StringVar(&brokers, "brokers", "", "Kafka seed brokers, host:port,… (overrides kafka.brokers)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (overrides state.dir)")
+	cmd.Flags().StringVar(&group, "group", "", "consumer group (overrides kafka.group)")
+	return cmd
+}
+
+// serve runs the service until ctx ends. started, if set, receives the
+// running service so that the demo can watch its progress.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(*pipeline.Service, *stitch.Engine, *state.Store)) error {
+	store, err := state.Open(cfg.State.Dir, state.Options{
+		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, Sync: true})
+	if err != nil {
+		return err
+	}
+	eng, err := stitch.New(cfg, store)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	svc, err := pipeline.New(pipeline.Options{
+		Brokers:         cfg.Kafka.Brokers,
+		Group:           cfg.Kafka.Group,
+		Decoders:        map[string]pipeline.Decoder{cfg.Kafka.EventsTopic: dec.Decode},
+		DeadLetterTopic: cfg.Kafka.DeadLetterTopic,
+		MaxPollRecords:  cfg.Kafka.MaxPollRecords,
+		Logger:          log,
+	}, eng, store)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	log.Info("omnistitch running", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group,
+		"topic", cfg.Kafka.EventsTopic, "state", cfg.State.Dir)
+	if started != nil {
+		started(svc, eng, store)
+	}
+	runErr := svc.Run(ctx)
+	if err := store.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("closing the state: %w", err)
+	}
+	st := svc.Stats()
+	log.Info("omnistitch stopped", "records", st.Records, "applied", st.Applied, "duplicates", st.Duplicates,
+		"dead_letters", st.DeadLetters, "sent", st.Sent)
+	return runErr
+}

@@ -1,0 +1,344 @@
+// Package pipeline runs the engine as a Kafka service: it consumes the input
+// topics in a consumer group with franz-go, applies each poll as one atomic
+// batch, and sends dead letters (and, later, other outputs) from the outbox.
+// It knows nothing of identities: the engine does the stitching.
+//
+// Delivery: the offsets consumed by a poll are written in the same Pebble
+// batch as the state changes and the outbox messages of that poll. After a
+// crash or a rebalance the consumer resumes from the offsets in Pebble, not
+// from the group's commits (those are kept for lag monitoring), so no event
+// is applied twice or skipped, and every message the batch meant to send is
+// still in the outbox. Sending from the outbox is at least once.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+	"github.com/omnistitch/omnistitch/stitch/event"
+)
+
+// Decoder turns a record value into a canonical event. Errors should be
+// *event.Error so that dead letters carry a reason.
+type Decoder func(value []byte) (event.Event, error)
+
+// Options configure a Service.
+type Options struct {
+	Brokers         []string
+	Group           string
+	Decoders        map[string]Decoder // input topic → how its records become events
+	DeadLetterTopic string
+	MaxPollRecords  int        // default 10000
+	ClientOpts      []kgo.Opt  // TLS, SASL and the like
+	Logger          *slog.Logger
+	// SendInterval is how often the outbox is checked when nothing wakes
+	// the sender; default 200ms.
+	SendInterval time.Duration
+}
+
+// Stats count what a Service did since it started.
+type Stats struct {
+	Records     int64 // consumed
+	Applied     int64
+	Duplicates  int64
+	DeadLetters int64
+	Sent        int64 // outbox messages delivered
+}
+
+// Service consumes, applies and sends. Run it once.
+type Service struct {
+	o     Options
+	eng   *stitch.Engine
+	store *state.Store
+	log   *slog.Logger
+	cl    *kgo.Client
+	wake  chan struct{}
+
+	// sendMu makes one sender at a time read, produce and acknowledge the
+	// outbox: the send loop and the shutdown drain overlap briefly.
+	sendMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		stats Stats
+	}
+}
+
+// New builds a Service over an engine and its store. It connects lazily.
+func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
+	if len(o.Brokers) == 0 || o.Group == "" || len(o.Decoders) == 0 || o.DeadLetterTopic == "" {
+		return nil, errors.New("pipeline: brokers, group, input topics and dead-letter topic are required")
+	}
+	if o.MaxPollRecords <= 0 {
+		o.MaxPollRecords = 10000
+	}
+	if o.SendInterval <= 0 {
+		o.SendInterval = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{o: o, eng: eng, store: store, log: o.Logger, wake: make(chan struct{}, 1)}
+	topics := make([]string, 0, len(o.Decoders))
+	for t := range o.Decoders {
+		topics = append(topics, t)
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(o.Brokers...),
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(topics...),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AdjustFetchOffsetsFn(s.resumeFromState),
+		kgo.AutoCommitMarks(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.AllowAutoTopicCreation(),
+	}, o.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: kafka client: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.stats
+}
+
+// resumeFromState replaces the offsets the group would start from with the
+// ones stored with the state: the state is the truth of what was applied.
+// A partition with no stored offset starts at its beginning, so a new or
+// wiped state directory rebuilds from the whole topic.
+func (s *Service) resumeFromState(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	for topic, parts := range offsets {
+		for p := range parts {
+			next, ok, err := s.store.Offset(topic, p)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stored offset of %s/%d: %w", topic, p, err)
+			}
+			if ok {
+				parts[p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			} else {
+				parts[p] = kgo.NewOffset().AtStart()
+			}
+		}
+	}
+	return offsets, nil
+}
+
+// Run consumes until ctx ends, then finishes the batch in hand, sends what
+// the outbox holds (for up to drainTimeout), commits the group offsets and
+// leaves the group. It returns nil on a clean stop.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.cl.Close()
+	sendCtx, stopSending := context.WithCancel(context.Background())
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		s.sendLoop(sendCtx)
+	}()
+	err := s.consume(ctx)
+
+	// Shutdown: give the sender a bounded time to empty the outbox, then
+	// commit the group offsets for lag monitoring.
+	drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	s.drain(drain)
+	stopSending()
+	<-sendDone
+	if cerr := s.cl.CommitMarkedOffsets(drain); cerr != nil && err == nil {
+		s.log.Warn("committing group offsets at shutdown failed; they are for monitoring only", "err", cerr)
+	}
+	return err
+}
+
+const drainTimeout = 10 * time.Second
+
+func (s *Service) consume(ctx context.Context) error {
+	var evs []event.Event
+	var srcs []*kgo.Record
+	for {
+		fetches := s.cl.PollRecords(ctx, s.o.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			s.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			s.cl.AllowRebalance()
+			continue
+		}
+		evs, srcs = evs[:0], srcs[:0]
+		var bad []*state.Message
+		for _, r := range recs {
+			ev, err := s.o.Decoders[r.Topic](r.Value)
+			if err != nil {
+				bad = append(bad, s.deadLetter(r, err))
+				continue
+			}
+			evs = append(evs, ev)
+			srcs = append(srcs, r)
+		}
+		res, err := s.eng.ApplyWith(evs, func(t *state.Txn, res *stitch.Result) error {
+			for i, out := range res.Outcomes {
+				if out.Status == stitch.Rejected {
+					bad = append(bad, s.deadLetter(srcs[i], out.Err))
+				}
+			}
+			for _, m := range bad {
+				t.Enqueue(m)
+			}
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				if n := len(p.Records); n > 0 {
+					t.SetOffset(p.Topic, p.Partition, p.Records[n-1].Offset+1)
+				}
+			})
+			return nil
+		})
+		if err != nil {
+			s.cl.AllowRebalance()
+			return fmt.Errorf("pipeline: applying a batch: %w", err)
+		}
+		s.count(len(recs), res, len(bad))
+		s.cl.MarkCommitRecords(recs...)
+		s.cl.AllowRebalance()
+		if len(bad) > 0 {
+			s.poke()
+		}
+	}
+}
+
+func (s *Service) count(records int, res *stitch.Result, dead int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.mu.stats
+	st.Records += int64(records)
+	st.DeadLetters += int64(dead)
+	for _, o := range res.Outcomes {
+		switch o.Status {
+		case stitch.Applied:
+			st.Applied++
+		case stitch.Duplicate:
+			st.Duplicates++
+		}
+	}
+}
+
+// deadLetter is the outbox message for a bad record: its bytes as they came,
+// and where and why in headers. The error text names fields, never values.
+func (s *Service) deadLetter(r *kgo.Record, err error) *state.Message {
+	reason := "invalid"
+	var ee *event.Error
+	if errors.As(err, &ee) {
+		reason = string(ee.Reason)
+	}
+	return &state.Message{
+		Topic: s.o.DeadLetterTopic,
+		Key:   r.Key,
+		Value: r.Value,
+		Headers: []state.Header{
+			{Key: "error", Value: []byte(err.Error())},
+			{Key: "reason", Value: []byte(reason)},
+			{Key: "source_topic", Value: []byte(r.Topic)},
+			{Key: "source_partition", Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+			{Key: "source_offset", Value: strconv.AppendInt(nil, r.Offset, 10)},
+		},
+	}
+}
+
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop delivers the outbox until ctx ends, retrying with backoff while
+// Kafka is unreachable: the outbox on disk is the buffer.
+func (s *Service) sendLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	tick := time.NewTicker(s.o.SendInterval)
+	defer tick.Stop()
+	for {
+		n, err := s.sendOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("sending from the outbox failed; retrying", "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		case n > 0:
+			backoff = 100 * time.Millisecond
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// drain sends until the outbox is empty or ctx ends.
+func (s *Service) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := s.sendOnce(ctx)
+		if err != nil {
+			s.log.Warn("outbox not empty at shutdown; it is sent at the next start", "err", err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// sendOnce produces one slice of the outbox and removes it once acknowledged.
+func (s *Service) sendOnce(ctx context.Context) (int, error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	msgs, err := s.store.Outbox(1000)
+	if err != nil || len(msgs) == 0 {
+		return 0, err
+	}
+	recs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		r := &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		recs[i] = r
+	}
+	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, err
+	}
+	if err := s.store.Ack(msgs[len(msgs)-1].Seq); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.mu.stats.Sent += int64(len(msgs))
+	s.mu.Unlock()
+	return len(msgs), nil
+}
