@@ -22,6 +22,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 	"github.com/omnistitch/omnistitch/stitch/event"
@@ -37,8 +38,8 @@ type Options struct {
 	Group           string
 	Decoders        map[string]Decoder // input topic → how its records become events
 	DeadLetterTopic string
-	MaxPollRecords  int        // default 10000
-	ClientOpts      []kgo.Opt  // TLS, SASL and the like
+	MaxPollRecords  int       // default 10000
+	ClientOpts      []kgo.Opt // TLS, SASL and the like
 	Logger          *slog.Logger
 	// SendInterval is how often the outbox is checked when nothing wakes
 	// the sender; default 200ms.
@@ -341,4 +342,25 @@ func (s *Service) sendOnce(ctx context.Context) (int, error) {
 	s.mu.stats.Sent += int64(len(msgs))
 	s.mu.Unlock()
 	return len(msgs), nil
+}
+
+// SourceDecoder decodes the records of a raw source topic: mapped to a
+// canonical line by its mapping, then validated like any canonical event.
+// Records over maxBytes are refused before mapping. The returned Decoder
+// reuses one buffer, so it must not be called concurrently (the consume loop
+// calls it from one goroutine).
+func SourceDecoder(m *source.Mapping, dec *event.Decoder, maxBytes int) Decoder {
+	var buf []byte
+	return func(value []byte) (event.Event, error) {
+		if maxBytes > 0 && len(value) > maxBytes {
+			return event.Event{}, &event.Error{Reason: event.ReasonOversized,
+				Msg: fmt.Sprintf("record of %d bytes exceeds the limit of %d", len(value), maxBytes)}
+		}
+		line, err := m.Map(value, buf[:0])
+		if err != nil {
+			return event.Event{}, err
+		}
+		buf = line
+		return dec.Decode(line)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/omnistitch/omnistitch/bench/gen"
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/pipeline"
+	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 	"github.com/omnistitch/omnistitch/stitch/offline"
@@ -88,17 +89,23 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	}
 
 	cfg := config.Default()
-	b, err := pipeline.StartBroker(o.port, 4, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic)
+	topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}
+	for _, m := range source.Default() {
+		topics = append(topics, m.Topic())
+	}
+	b, err := pipeline.StartBroker(o.port, 4, topics...)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	fmt.Fprintf(w, "Started an in-process Kafka-protocol broker on %s (topics %s and %s, 4 partitions).\n",
-		strings.Join(b.Addrs(), ","), cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic)
-	if err := produceLines(ctx, b.Addrs(), cfg.Kafka.EventsTopic, recs); err != nil {
+	fmt.Fprintf(w, "Started an in-process Kafka-protocol broker on %s (topics %s; 4 partitions each).\n",
+		strings.Join(b.Addrs(), ","), strings.Join(topics, ", "))
+	perTopic, err := produceRaw(ctx, b.Addrs(), recs)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Produced %d records of omnichannel traffic from %d people (web, store, call centre, e-mail),\n", len(recs), o.customers)
+	fmt.Fprintf(w, "Produced %d records of omnichannel traffic from %d people in the source systems' own formats\n", len(recs), o.customers)
+	fmt.Fprintf(w, "(%s),\n", perTopic)
 	fmt.Fprintf(w, "with junk identifiers, phone numbers in many formats, shared store tablets, late store\n")
 	fmt.Fprintf(w, "uploads, redelivered duplicates and malformed records (also in %s).\n\n", eventsPath)
 
@@ -184,19 +191,35 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	return nil
 }
 
-func produceLines(ctx context.Context, addrs []string, topic string, recs []gen.Record) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+// produceRaw writes each generated event in the raw format of its source
+// system to that system's topic, and says how many went where.
+func produceRaw(ctx context.Context, addrs []string, recs []gen.Record) (string, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer cl.Close()
-	batch := make([]*kgo.Record, len(recs))
+	batch := make([]*kgo.Record, 0, len(recs))
+	counts := map[string]int{}
 	for i, r := range recs {
+		topic, raw, err := gen.RawLine(r.Line)
+		if err != nil {
+			continue // an empty line: nothing to send
+		}
+		counts[topic]++
 		// Keyed by the line's position: spread over the partitions, the
 		// way independent source systems would write them.
-		batch[i] = &kgo.Record{Key: strconv.AppendInt(nil, int64(i), 10), Value: r.Line}
+		batch = append(batch, &kgo.Record{Topic: topic, Key: strconv.AppendInt(nil, int64(i), 10), Value: raw})
 	}
-	return cl.ProduceSync(ctx, batch...).FirstErr()
+	if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+		return "", err
+	}
+	var parts []string
+	for t, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s %d", t, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", "), nil
 }
 
 type summary struct {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/pipeline"
+	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 	"github.com/omnistitch/omnistitch/stitch/event"
@@ -23,7 +25,8 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [--config FILE]",
 		Short: "Run the service: consume events from Kafka, stitch them, send dead letters",
-		Long: `Consumes canonical events from the events topic in a consumer group, applies every poll
+		Long: `Consumes the raw source topics (omni.web, omni.store, omni.callcentre, omni.email, mapped by
+configs/sources/*.yaml) and canonical events (omni.events) in a consumer group, applies every poll
 as one atomic batch to the state store (offsets included), and sends bad records to the
 dead-letter topic. Stops cleanly on SIGINT or SIGTERM: the batch in hand is finished,
 the outbox is sent (for up to 10 s) and the group is left.`,
@@ -72,10 +75,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		return err
 	}
 	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	decoders := map[string]pipeline.Decoder{cfg.Kafka.EventsTopic: dec.Decode}
+	for _, m := range source.Default() {
+		decoders[m.Topic()] = pipeline.SourceDecoder(m, dec, cfg.Input.MaxEventBytes)
+	}
 	svc, err := pipeline.New(pipeline.Options{
 		Brokers:         cfg.Kafka.Brokers,
 		Group:           cfg.Kafka.Group,
-		Decoders:        map[string]pipeline.Decoder{cfg.Kafka.EventsTopic: dec.Decode},
+		Decoders:        decoders,
 		DeadLetterTopic: cfg.Kafka.DeadLetterTopic,
 		MaxPollRecords:  cfg.Kafka.MaxPollRecords,
 		Logger:          log,
@@ -84,8 +91,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		store.Close()
 		return err
 	}
+	topics := make([]string, 0, len(decoders))
+	for t := range decoders {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
 	log.Info("omnistitch running", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group,
-		"topic", cfg.Kafka.EventsTopic, "state", cfg.State.Dir)
+		"topics", strings.Join(topics, ","), "state", cfg.State.Dir)
 	if started != nil {
 		started(svc, eng, store)
 	}
