@@ -224,34 +224,23 @@ func produceRaw(ctx context.Context, addrs []string, recs []gen.Record) (string,
 
 type summary struct {
 	pred      map[string]string
-	dead      map[string]int
 	exampleID string
 	example   string
 }
 
-func (s *summary) deadReasons() string {
-	var parts []string
-	for r, n := range s.dead {
-		parts = append(parts, fmt.Sprintf(" %s %d", r, n))
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ",")
-}
-
-// summarise reads the stitched output back: the grouping for scoring, dead
-// letters by reason, and the customer with the most channels as an example.
+// summarise reads the stitched output back: the grouping for scoring and the
+// customer with the most channels as an example.
 func summarise(path string) (*summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	s := &summary{pred: map[string]string{}, dead: map[string]int{}}
+	s := &summary{pred: map[string]string{}}
 	type row struct {
 		Kind       string   `json:"kind"`
 		CustomerID string   `json:"customer_id"`
 		EventID    string   `json:"event_id"`
-		Reason     string   `json:"reason"`
 		Channels   []string `json:"channels"`
 		Seq        int      `json:"seq"`
 		TS         string   `json:"ts"`
@@ -270,8 +259,6 @@ func summarise(path string) (*summary, error) {
 			return nil, err
 		}
 		switch r.Kind {
-		case "deadletter":
-			s.dead[r.Reason]++
 		case "profile":
 			curID, cur = "", nil
 			if len(r.Channels) > best || (len(r.Channels) == best && s.exampleID == "") {
