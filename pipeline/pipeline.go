@@ -18,7 +18,10 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -41,6 +44,7 @@ type Options struct {
 	MaxPollRecords  int       // default 10000
 	ClientOpts      []kgo.Opt // TLS, SASL and the like
 	Logger          *slog.Logger
+	Registerer      prometheus.Registerer // where metrics go; nil: nowhere
 	// SendInterval is how often the outbox is checked when nothing wakes
 	// the sender; default 200ms.
 	SendInterval time.Duration
@@ -61,8 +65,12 @@ type Service struct {
 	eng   *stitch.Engine
 	store *state.Store
 	log   *slog.Logger
+	m     *metrics
 	cl    *kgo.Client
+	ready atomic.Bool
 	wake  chan struct{}
+
+	lastTS []int64 // event times of the batch being applied; consume loop only
 
 	// sendMu makes one sender at a time read, produce and acknowledge the
 	// outbox: the send loop and the shutdown drain overlap briefly.
@@ -88,7 +96,7 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{o: o, eng: eng, store: store, log: o.Logger, wake: make(chan struct{}, 1)}
+	s := &Service{o: o, eng: eng, store: store, log: o.Logger, m: newMetrics(o.Registerer), wake: make(chan struct{}, 1)}
 	topics := make([]string, 0, len(o.Decoders))
 	for t := range o.Decoders {
 		topics = append(topics, t)
@@ -112,6 +120,10 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 	s.cl = cl
 	return s, nil
 }
+
+// Ready reports whether the service is consuming: running, connected to the
+// brokers, and not shutting down.
+func (s *Service) Ready() bool { return s.ready.Load() }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats {
@@ -152,7 +164,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(sendDone)
 		s.sendLoop(sendCtx)
 	}()
+	if err := s.cl.Ping(ctx); err == nil {
+		s.ready.Store(true)
+	} else {
+		s.log.Warn("brokers not reachable yet; the client keeps trying", "err", err)
+	}
 	err := s.consume(ctx)
+	s.ready.Store(false)
 
 	// Shutdown: give the sender a bounded time to empty the outbox, then
 	// commit the group offsets for lag monitoring.
@@ -181,12 +199,14 @@ func (s *Service) consume(ctx context.Context) error {
 		fetches.EachError(func(topic string, p int32, err error) {
 			s.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
+		s.ready.Store(true)
 		recs := fetches.Records()
 		if len(recs) == 0 {
 			s.cl.AllowRebalance()
 			continue
 		}
-		evs, srcs = evs[:0], srcs[:0]
+		began := time.Now()
+		evs, srcs, s.lastTS = evs[:0], srcs[:0], s.lastTS[:0]
 		var bad []*state.Message
 		for _, r := range recs {
 			ev, err := s.o.Decoders[r.Topic](r.Value)
@@ -196,6 +216,7 @@ func (s *Service) consume(ctx context.Context) error {
 			}
 			evs = append(evs, ev)
 			srcs = append(srcs, r)
+			s.lastTS = append(s.lastTS, ev.TS)
 		}
 		res, err := s.eng.ApplyWith(evs, func(t *state.Txn, res *stitch.Result) error {
 			for i, out := range res.Outcomes {
@@ -217,7 +238,7 @@ func (s *Service) consume(ctx context.Context) error {
 			s.cl.AllowRebalance()
 			return fmt.Errorf("pipeline: applying a batch: %w", err)
 		}
-		s.count(len(recs), res, len(bad))
+		s.count(recs, res, bad, time.Since(began))
 		s.cl.MarkCommitRecords(recs...)
 		s.cl.AllowRebalance()
 		if len(bad) > 0 {
@@ -226,19 +247,41 @@ func (s *Service) consume(ctx context.Context) error {
 	}
 }
 
-func (s *Service) count(records int, res *stitch.Result, dead int) {
+func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Message, took time.Duration) {
+	m := s.m
+	m.batch.Observe(took.Seconds())
+	for _, r := range recs {
+		m.records.WithLabelValues(r.Topic).Inc()
+	}
+	for _, d := range bad {
+		for _, h := range d.Headers {
+			if h.Key == "reason" {
+				m.deadLetters.WithLabelValues(string(h.Value)).Inc()
+			}
+		}
+	}
+	m.merges.Add(float64(len(res.Merges)))
+	m.conflicts.Add(float64(len(res.Conflicts)))
+	m.splits.Add(float64(len(res.Splits)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.mu.stats
-	st.Records += int64(records)
-	st.DeadLetters += int64(dead)
-	for _, o := range res.Outcomes {
+	st.Records += int64(len(recs))
+	st.DeadLetters += int64(len(bad))
+	var newest int64
+	for i, o := range res.Outcomes {
 		switch o.Status {
 		case stitch.Applied:
 			st.Applied++
+			m.applied.Inc()
+			newest = max(newest, s.lastTS[i])
 		case stitch.Duplicate:
 			st.Duplicates++
+			m.duplicates.Inc()
 		}
+	}
+	if newest != 0 {
+		m.lag.Set(time.Since(time.UnixMilli(newest)).Seconds())
 	}
 }
 
@@ -333,8 +376,10 @@ func (s *Service) sendOnce(ctx context.Context) (int, error) {
 		recs[i] = r
 	}
 	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		s.m.sendErrors.Inc()
 		return 0, err
 	}
+	s.m.sent.Add(float64(len(msgs)))
 	if err := s.store.Ack(msgs[len(msgs)-1].Seq); err != nil {
 		return 0, err
 	}

@@ -1,9 +1,11 @@
 package stitch
 
 import (
+	"math"
 	"strings"
 
 	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch/event"
 )
 
 // JourneyRow is one event of a customer's journey as users see it: its
@@ -43,6 +45,36 @@ func (e *Engine) Journey(cust string, fn func(*JourneyRow) error) error {
 // Customers calls fn for every committed customer in id order.
 func (e *Engine) Customers(fn func(*state.Customer) error) error {
 	return e.store.Customers(fn)
+}
+
+// Profile is a customer's profile as users see it: in the offline output,
+// over HTTP, and (later) in ClickHouse.
+type Profile struct {
+	CustomerID string              `json:"customer_id"`
+	IDs        map[string][]string `json:"ids"`
+	FirstSeen  string              `json:"first_seen"`
+	LastSeen   string              `json:"last_seen"`
+	Events     int64               `json:"events"`
+	Channels   []string            `json:"channels"`
+	Stage      string              `json:"stage"`
+	Purchases  int64               `json:"purchases"`
+	Revenue    float64             `json:"revenue"`
+}
+
+// ProfileOf makes the user view of a stored customer.
+func ProfileOf(c *state.Customer) Profile {
+	channels := c.Channels
+	if channels == nil {
+		channels = []string{}
+	}
+	return Profile{
+		CustomerID: c.ID, IDs: IDsByType(c.IDs),
+		FirstSeen: event.FormatTS(c.FirstSeen), LastSeen: event.FormatTS(c.LastSeen),
+		Events: c.Events, Channels: channels, Stage: c.Stage, Purchases: c.Purchases,
+		// Sums of amounts in varying order differ in the last bits;
+		// four decimals hide that and keep every real cent.
+		Revenue: math.Round(c.Revenue*1e4) / 1e4,
+	}
 }
 
 // IDsByType groups "type:value" keys as {type: [values]}, values in order.

@@ -111,6 +111,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 
 	cfg.Kafka.Brokers = b.Addrs()
 	cfg.Kafka.Group = "omnistitch-demo"
+	cfg.HTTP.Addr = "" // the demo runs beside whatever else listens on 8080
 	cfg.State.Dir = filepath.Join(outDir, "state")
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/internal/httpapi"
 	"github.com/omnistitch/omnistitch/pipeline"
 	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
@@ -21,7 +28,7 @@ import (
 )
 
 func runCmd() *cobra.Command {
-	var cfgPath, brokers, stateDir, group string
+	var cfgPath, brokers, stateDir, group, httpAddr string
 	cmd := &cobra.Command{
 		Use:   "run [--config FILE]",
 		Short: "Run the service: consume events from Kafka, stitch them, send dead letters",
@@ -48,6 +55,9 @@ the outbox is sent (for up to 10 s) and the group is left.`,
 			if group != "" {
 				cfg.Kafka.Group = group
 			}
+			if cmd.Flags().Changed("http-addr") {
+				cfg.HTTP.Addr = httpAddr
+			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -58,6 +68,7 @@ the outbox is sent (for up to 10 s) and the group is left.`,
 	cmd.Flags().StringVar(&brokers, "brokers", "", "Kafka seed brokers, host:port,… (overrides kafka.brokers)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (overrides state.dir)")
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (overrides kafka.group)")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", `HTTP listener host:port, "" to disable (overrides http.addr)`)
 	return cmd
 }
 
@@ -74,6 +85,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		store.Close()
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
 	decoders := map[string]pipeline.Decoder{cfg.Kafka.EventsTopic: dec.Decode}
 	for _, m := range source.Default() {
@@ -86,10 +99,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		DeadLetterTopic: cfg.Kafka.DeadLetterTopic,
 		MaxPollRecords:  cfg.Kafka.MaxPollRecords,
 		Logger:          log,
+		Registerer:      reg,
 	}, eng, store)
 	if err != nil {
 		store.Close()
 		return err
+	}
+	var srv *http.Server
+	if cfg.HTTP.Addr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+		if err != nil {
+			store.Close()
+			return fmt.Errorf("http: %w", err)
+		}
+		srv = &http.Server{
+			Handler:           httpapi.Handler(httpapi.Options{Store: store, Engine: eng, Ready: svc.Ready, Gatherer: reg, Logger: log}),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			MaxHeaderBytes: 16 << 10,
+		}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "err", err)
+			}
+		}()
+		log.Info("http listening", "addr", ln.Addr().String())
 	}
 	topics := make([]string, 0, len(decoders))
 	for t := range decoders {
@@ -102,6 +135,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		started(svc, eng, store)
 	}
 	runErr := svc.Run(ctx)
+	if srv != nil {
+		// Lookups read the store: stop serving them before it closes.
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(shut)
+		cancel()
+	}
 	if err := store.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("closing the state: %w", err)
 	}

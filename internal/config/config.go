@@ -32,6 +32,7 @@ type Config struct {
 	Journey      Journey  `yaml:"journey"`
 	Profile      Profile  `yaml:"profile"`
 	Kafka        Kafka    `yaml:"kafka"`
+	HTTP         HTTP     `yaml:"http"`
 	Identity     Identity `yaml:"-"` // loaded from IdentityFile
 }
 
@@ -55,6 +56,11 @@ type Kafka struct {
 	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
 	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
 	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 10000; 1..1000000
+}
+
+// HTTP is the service's HTTP listener: health, metrics, lookups.
+type HTTP struct {
+	Addr string `yaml:"addr"` // host:port; default "127.0.0.1:8080" (loopback only); "" disables it
 }
 
 // Journey maps event types to funnel stages.

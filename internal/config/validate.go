@@ -80,6 +80,11 @@ func validateKafka(c *Config) *problem {
 	if k.MaxPollRecords < 1 || k.MaxPollRecords > 1000000 {
 		return mainProblem(fieldPath{"kafka", "max_poll_records"}, "must be between 1 and 1000000, got %d", k.MaxPollRecords)
 	}
+	if a := c.HTTP.Addr; a != "" {
+		if _, port, ok := strings.Cut(a, ":"); !ok || port == "" || strings.ContainsAny(a, " /") {
+			return mainProblem(fieldPath{"http", "addr"}, "must be host:port (or empty to disable), got %q", a)
+		}
+	}
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 
@@ -244,16 +243,8 @@ type (
 		SecsSincePrev float64 `json:"secs_since_prev"`
 	}
 	profileLine struct {
-		Kind       string              `json:"kind"`
-		CustomerID string              `json:"customer_id"`
-		IDs        map[string][]string `json:"ids"`
-		FirstSeen  string              `json:"first_seen"`
-		LastSeen   string              `json:"last_seen"`
-		Events     int64               `json:"events"`
-		Channels   []string            `json:"channels"`
-		Stage      string              `json:"stage"`
-		Purchases  int64               `json:"purchases"`
-		Revenue    float64             `json:"revenue"`
+		Kind string `json:"kind"`
+		stitch.Profile
 	}
 	mergeLine struct {
 		Kind       string `json:"kind"`
@@ -288,16 +279,7 @@ func Dump(eng *stitch.Engine, store *state.Store, out io.Writer, st *Stats) erro
 func dump(eng *stitch.Engine, store *state.Store, w *writer, st *Stats) error {
 	err := eng.Customers(func(c *state.Customer) error {
 		st.Customers++
-		channels := c.Channels
-		if channels == nil {
-			channels = []string{}
-		}
-		if err := w.line(&profileLine{
-			Kind: "profile", CustomerID: c.ID, IDs: stitch.IDsByType(c.IDs),
-			FirstSeen: event.FormatTS(c.FirstSeen), LastSeen: event.FormatTS(c.LastSeen),
-			Events: c.Events, Channels: channels, Stage: c.Stage, Purchases: c.Purchases,
-			Revenue: math.Round(c.Revenue*1e4) / 1e4,
-		}); err != nil {
+		if err := w.line(&profileLine{Kind: "profile", Profile: stitch.ProfileOf(c)}); err != nil {
 			return err
 		}
 		return eng.Journey(c.ID, func(r *stitch.JourneyRow) error {

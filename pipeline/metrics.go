@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of the service. Labels are topics and reasons only: never an
+// identifier or anything else a customer could be recognised by.
+type metrics struct {
+	records     *prometheus.CounterVec // by source topic
+	applied     prometheus.Counter
+	duplicates  prometheus.Counter
+	deadLetters *prometheus.CounterVec // by reason
+	merges      prometheus.Counter
+	conflicts   prometheus.Counter
+	splits      prometheus.Counter
+	sent        prometheus.Counter
+	sendErrors  prometheus.Counter
+	batch       prometheus.Histogram
+	lag         prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnistitch_records_total", Help: "Records consumed, by source topic."}, []string{"topic"}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_events_applied_total", Help: "Events applied to the state."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_duplicates_total", Help: "Events dropped because their event_id was applied before."}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnistitch_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		merges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_merges_total", Help: "Customers absorbed by another."}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_identity_conflicts_total", Help: "Identifier links refused by a per-type limit."}),
+		splits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_unmerges_total", Help: "Customers split off when a shared identifier was detached."}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_outbox_sent_total", Help: "Outbox messages delivered to Kafka."}),
+		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_outbox_send_errors_total", Help: "Failed attempts to deliver the outbox (retried)."}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "omnistitch_batch_seconds", Help: "Time to apply and commit one poll.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omnistitch_processing_lag_seconds", Help: "Wall clock minus the event time of the newest event applied."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
+			m.sent, m.sendErrors, m.batch, m.lag)
+	}
+	return m
+}
