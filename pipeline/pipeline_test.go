@@ -235,3 +235,96 @@ func TestServiceEndToEndWithRestart(t *testing.T) {
 		}
 	}
 }
+
+// A second member joining the group mid-stream takes partitions over: no
+// record is lost (every valid event is applied by one member or both) and
+// no member applies an event twice. (Each member has its own state; one
+// identity graph across members is the two-stage topology of DESIGN.md.)
+func TestRebalanceLosesNothing(t *testing.T) {
+	b, err := StartBroker(0, 4, eventsTopic, deadTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	recs := gen.All(gen.Options{Seed: 5, Customers: 400})
+	half := len(recs) / 2
+	produce(t, b.Addrs(), recs[:half])
+	valid := map[string]bool{}
+	for _, r := range recs {
+		if r.Valid && !r.Dup {
+			valid[r.EventID] = true
+		}
+	}
+
+	a := start(t, b.Addrs(), t.TempDir())
+	a.svc.o.MaxPollRecords = 100
+	ctxA, stopA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.svc.Run(ctxA) }()
+	for a.svc.Stats().Records < int64(half) {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// The second member joins; once it has partitions (it starts them
+	// from their beginning: its state holds no offsets), the second half
+	// of the traffic arrives and is split between the two.
+	c := start(t, b.Addrs(), t.TempDir())
+	ctxC, stopC := context.WithCancel(context.Background())
+	doneC := make(chan error, 1)
+	go func() { doneC <- c.svc.Run(ctxC) }()
+	for joined := time.Now().Add(30 * time.Second); c.svc.Stats().Records == 0; {
+		if time.Now().After(joined) {
+			t.Fatal("the second member was given no partition")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	produce(t, b.Addrs(), recs[half:])
+
+	seen := func(r *run) map[string]int {
+		m := map[string]int{}
+		r.eng.Customers(func(cu *state.Customer) error {
+			return r.eng.Journey(cu.ID, func(j *stitch.JourneyRow) error { m[j.EventID]++; return nil })
+		})
+		return m
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		sa, sc := seen(a), seen(c)
+		missing := 0
+		for id := range valid {
+			if sa[id] == 0 && sc[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			for id, n := range sa {
+				if n > 1 {
+					t.Errorf("first member applied %s %d times", id, n)
+				}
+			}
+			for id, n := range sc {
+				if n > 1 {
+					t.Errorf("second member applied %s %d times", id, n)
+				}
+			}
+			if a.svc.Stats().Records <= int64(half) {
+				t.Error("the first member consumed nothing of the second half")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d valid events applied by neither member", missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopA()
+	stopC()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-doneC; err != nil {
+		t.Fatal(err)
+	}
+	a.store.Close()
+	c.store.Close()
+}
