@@ -63,13 +63,13 @@ func (m *Message) appendTo(b []byte) []byte {
 func decodeMessage(k, b []byte) (*Message, error) {
 	d := dec{b: b}
 	d.version()
-	m := &Message{Seq: binary.BigEndian.Uint64(k[1:]), Topic: d.str(), Key: d.raw(), Value: d.raw()}
+	m := &Message{Seq: binary.BigEndian.Uint64(k[1:]), Topic: d.str(), Key: d.bytes(), Value: d.bytes()}
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		return nil, ErrCorrupt
 	}
 	for range n {
-		m.Headers = append(m.Headers, Header{Key: d.str(), Value: d.raw()})
+		m.Headers = append(m.Headers, Header{Key: d.str(), Value: d.bytes()})
 	}
 	return m, d.done()
 }

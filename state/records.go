@@ -127,6 +127,17 @@ func (d *dec) raw() []byte {
 	return v
 }
 func (d *dec) str() string { return string(d.raw()) }
+
+// bytes returns a copy: stored values live in Pebble's buffers, which are
+// reused once an iterator moves or a Get's closer is closed, so nothing
+// decoded may alias them.
+func (d *dec) bytes() []byte {
+	r := d.raw()
+	if len(r) == 0 {
+		return nil
+	}
+	return append([]byte(nil), r...)
+}
 func (d *dec) f64() float64 {
 	if len(d.b) < 8 {
 		d.err, d.b = true, nil
@@ -223,9 +234,7 @@ func decodeEntry(key, val []byte) (*Entry, error) {
 	d := dec{b: val}
 	d.version()
 	en := &Entry{EventID: eid, TS: ts, Channel: d.str(), Type: d.str(), Links: d.strs(), Revenue: d.f64()}
-	if p := d.raw(); len(p) > 0 {
-		en.Props = p
-	}
+	en.Props = d.bytes()
 	return en, d.done()
 }
 
