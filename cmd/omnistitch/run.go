@@ -85,6 +85,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		store.Close()
 		return err
 	}
+	secure, err := pipeline.SecurityOpts(cfg.Kafka)
+	if err != nil {
+		store.Close()
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
@@ -100,6 +105,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		MaxPollRecords:  cfg.Kafka.MaxPollRecords,
 		Logger:          log,
 		Registerer:      reg,
+		ClientOpts:      secure,
 	}, eng, store)
 	if err != nil {
 		store.Close()

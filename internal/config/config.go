@@ -56,6 +56,27 @@ type Kafka struct {
 	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
 	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
 	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 10000; 1..1000000
+	TLS             TLS      `yaml:"tls"`
+	SASL            SASL     `yaml:"sasl"`
+}
+
+// TLS secures connections to the brokers. File paths are relative to the
+// working directory.
+type TLS struct {
+	Enabled    bool   `yaml:"enabled"`     // default false
+	CAFile     string `yaml:"ca_file"`     // PEM roots to trust; "" uses the system's
+	CertFile   string `yaml:"cert_file"`   // client certificate (PEM), with key_file, for mutual TLS
+	KeyFile    string `yaml:"key_file"`    // client key (PEM)
+	ServerName string `yaml:"server_name"` // expected name in the brokers' certificates; "" uses the host dialled
+}
+
+// SASL authenticates to the brokers. The password is never in the file:
+// it comes from the environment variable or the file named.
+type SASL struct {
+	Mechanism    string `yaml:"mechanism"`     // "" (none), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512"
+	Username     string `yaml:"username"`
+	PasswordEnv  string `yaml:"password_env"`  // environment variable holding the password
+	PasswordFile string `yaml:"password_file"` // or a file holding it (trailing newline ignored)
 }
 
 // HTTP is the service's HTTP listener: health, metrics, lookups.

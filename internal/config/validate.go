@@ -80,6 +80,27 @@ func validateKafka(c *Config) *problem {
 	if k.MaxPollRecords < 1 || k.MaxPollRecords > 1000000 {
 		return mainProblem(fieldPath{"kafka", "max_poll_records"}, "must be between 1 and 1000000, got %d", k.MaxPollRecords)
 	}
+	if t := k.TLS; !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "") {
+		return mainProblem(fieldPath{"kafka", "tls", "enabled"}, "must be true when TLS files are given")
+	}
+	if t := k.TLS; (t.CertFile == "") != (t.KeyFile == "") {
+		return mainProblem(fieldPath{"kafka", "tls", "cert_file"}, "cert_file and key_file go together")
+	}
+	switch a := k.SASL; a.Mechanism {
+	case "":
+		if a.Username != "" || a.PasswordEnv != "" || a.PasswordFile != "" {
+			return mainProblem(fieldPath{"kafka", "sasl", "mechanism"}, "must be set when SASL credentials are given")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if a.Username == "" {
+			return mainProblem(fieldPath{"kafka", "sasl", "username"}, "must not be empty with mechanism %s", a.Mechanism)
+		}
+		if (a.PasswordEnv == "") == (a.PasswordFile == "") {
+			return mainProblem(fieldPath{"kafka", "sasl", "password_env"}, "exactly one of password_env and password_file must be set")
+		}
+	default:
+		return mainProblem(fieldPath{"kafka", "sasl", "mechanism"}, "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", a.Mechanism)
+	}
 	if a := c.HTTP.Addr; a != "" {
 		if _, port, ok := strings.Cut(a, ":"); !ok || port == "" || strings.ContainsAny(a, " /") {
 			return mainProblem(fieldPath{"http", "addr"}, "must be host:port (or empty to disable), got %q", a)
