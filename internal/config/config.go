@@ -73,7 +73,7 @@ type TLS struct {
 // SASL authenticates to the brokers. The password is never in the file:
 // it comes from the environment variable or the file named.
 type SASL struct {
-	Mechanism    string `yaml:"mechanism"`     // "" (none), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512"
+	Mechanism    string `yaml:"mechanism"` // "" (none), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512"
 	Username     string `yaml:"username"`
 	PasswordEnv  string `yaml:"password_env"`  // environment variable holding the password
 	PasswordFile string `yaml:"password_file"` // or a file holding it (trailing newline ignored)
