@@ -3,6 +3,8 @@ package source
 import (
 	"strconv"
 	"strings"
+
+	"github.com/omnistitch/omnistitch/internal/jsonlex"
 )
 
 // This file holds the one pass over a raw record that Map makes: it
@@ -100,24 +102,18 @@ func (w *walker) fail(i int) int {
 	return -1
 }
 
-var strSafe = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
+// tok passes on the result of a jsonlex function: the offset after the
+// token, or -1 with the error recorded at the offset jsonlex reported.
+func (w *walker) tok(end int, ok bool) int {
+	if ok {
+		return end
 	}
-	return t
-}()
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
+	return w.fail(end)
 }
+
+// skipWS returns the offset of the first non-white-space byte at or after
+// b[i], or len(b).
+func skipWS(b []byte, i int) int { return jsonlex.SkipSpace(b, i) }
 
 // value scans the value at data[i] and returns the offset after it, or -1.
 // n is the trie node for this position (nil: no configured path goes here,
@@ -130,19 +126,19 @@ func (w *walker) value(i int, n *node, depth int) int {
 	start := i
 	switch c := data[i]; {
 	case c == '"':
-		i = w.str(i)
+		i = w.tok(jsonlex.String(data, i))
 	case c == '{':
 		i = w.object(i, n, depth+1)
 	case c == '[':
 		i = w.array(i, n, depth+1)
 	case c == 't':
-		i = w.lit(i, "true")
+		i = w.tok(jsonlex.Literal(data, i, "true"))
 	case c == 'f':
-		i = w.lit(i, "false")
+		i = w.tok(jsonlex.Literal(data, i, "false"))
 	case c == 'n':
-		i = w.lit(i, "null")
+		i = w.tok(jsonlex.Literal(data, i, "null"))
 	case c == '-' || isDigit(c):
-		i = w.num(i)
+		i = w.tok(jsonlex.Number(data, i))
 	default:
 		return w.fail(i)
 	}
@@ -167,7 +163,7 @@ func (w *walker) object(i int, n *node, depth int) int {
 			return w.fail(i)
 		}
 		ks := i
-		if i = w.str(i); i < 0 {
+		if i = w.tok(jsonlex.String(data, i)); i < 0 {
 			return -1
 		}
 		var kid *node
@@ -239,98 +235,8 @@ func (w *walker) array(i int, n *node, depth int) int {
 	}
 }
 
-// str scans the string at data[i] == '"' and returns the offset after it.
-// Control characters and bad escapes are errors; invalid UTF-8 is not (the
-// canonical decoder replaces it, as encoding/json does).
-func (w *walker) str(i int) int {
-	data := w.data
-	i++
-	for {
-		for i < len(data) && strSafe[data[i]] {
-			i++
-		}
-		if i >= len(data) {
-			return w.fail(i)
-		}
-		switch data[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			i++
-			if i >= len(data) {
-				return w.fail(i)
-			}
-			switch data[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
-			case 'u':
-				for k := 1; k <= 4; k++ {
-					if i+k >= len(data) || !isHex(data[i+k]) {
-						return w.fail(i + k)
-					}
-				}
-				i += 5
-			default:
-				return w.fail(i)
-			}
-		default:
-			return w.fail(i)
-		}
-	}
-}
-
-func (w *walker) num(i int) int {
-	data := w.data
-	if data[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(data):
-		return w.fail(i)
-	case data[i] == '0':
-		i++
-	case isDigit(data[i]):
-		for i++; i < len(data) && isDigit(data[i]); i++ {
-		}
-	default:
-		return w.fail(i)
-	}
-	if i < len(data) && data[i] == '.' {
-		i++
-		if i >= len(data) || !isDigit(data[i]) {
-			return w.fail(i)
-		}
-		for i++; i < len(data) && isDigit(data[i]); i++ {
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i >= len(data) || !isDigit(data[i]) {
-			return w.fail(i)
-		}
-		for i++; i < len(data) && isDigit(data[i]); i++ {
-		}
-	}
-	return i
-}
-
-func (w *walker) lit(i int, word string) int {
-	for k := 0; k < len(word); k++ {
-		if i+k >= len(w.data) || w.data[i+k] != word[k] {
-			return w.fail(i + k)
-		}
-	}
-	return i + len(word)
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
+// isDigit reports whether c is an ASCII decimal digit.
+func isDigit(c byte) bool { return jsonlex.IsDigit(c) }
 
 // nextField iterates the members of a valid JSON object (already checked by
 // the walker): given the offset after '{' or after a member, it returns the
@@ -345,7 +251,7 @@ func nextField(data []byte, i int) (key []byte, vs, ve, next int, ok bool) {
 		return nil, 0, 0, i, false
 	}
 	w := walker{data: data}
-	ke := w.str(i)
+	ke, _ := jsonlex.String(data, i)
 	key = data[i+1 : ke-1]
 	vs = skipWS(data, skipWS(data, ke)+1)
 	ve = w.value(vs, nil, 0)

@@ -3,6 +3,8 @@ package source
 import (
 	"strconv"
 	"time"
+
+	"github.com/omnistitch/omnistitch/internal/timestamp"
 )
 
 // tsFormat is how a source writes its event time.
@@ -19,8 +21,8 @@ var tsFormats = map[string]tsFormat{"rfc3339": tsRFC3339, "epoch_ms": tsEpochMS,
 // Accepted event times: years 1 to 9999, as the canonical decoder accepts,
 // so every mapped ts decodes.
 const (
-	minTS = -62135596800000
-	maxTS = 253402300799999
+	minTS = timestamp.MinMillis
+	maxTS = timestamp.MaxMillis
 )
 
 // parseTS converts the raw JSON value of a ts field (not absent, not null)
@@ -35,10 +37,13 @@ func parseTS(raw []byte, f tsFormat) (ms int64, ok bool) {
 	}
 	switch f {
 	case tsRFC3339:
+		if len(s) > 64 {
+			return 0, false // no time is written that long
+		}
 		ms, ok = parseRFC3339(s)
-		if !ok && len(s) > 0 && isDigit(s[0]) && len(s) <= 64 {
-			// Not the common layout (e.g. lower-case t, fraction of more than 9 digits):
-			// the time package decides. Rare, so its allocation does not matter.
+		if !ok && len(s) > 0 && isDigit(s[0]) {
+			// Not the common layout (e.g. lower-case t or z): the time
+			// package decides. Rare, so its allocation does not matter.
 			t, err := time.Parse(time.RFC3339Nano, string(s))
 			ms, ok = t.UnixMilli(), err == nil
 		}
@@ -120,99 +125,4 @@ func parseDecimal(s []byte, shift int) (int64, bool) {
 // parseRFC3339 is the common layout of RFC 3339 (what the time package's
 // own fast path accepts), converted straight to Unix milliseconds without
 // allocating. ok=false means "not this layout"; time.Parse has the last word.
-func parseRFC3339(s []byte) (int64, bool) {
-	if len(s) < len("2006-01-02T15:04:05Z") ||
-		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
-		return 0, false
-	}
-	year, ok1 := digits(s[0:4], 0, 9999)
-	month, ok2 := digits(s[5:7], 1, 12)
-	if !ok1 || !ok2 {
-		return 0, false
-	}
-	day, ok3 := digits(s[8:10], 1, daysIn(month, year))
-	hour, ok4 := digits(s[11:13], 0, 23)
-	mi, ok5 := digits(s[14:16], 0, 59)
-	sec, ok6 := digits(s[17:19], 0, 59)
-	if !ok3 || !ok4 || !ok5 || !ok6 {
-		return 0, false
-	}
-	s = s[19:]
-	msec := 0
-	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
-		n := 1
-		for n < len(s) && isDigit(s[n]) {
-			if n <= 3 {
-				msec = msec*10 + int(s[n]-'0')
-			}
-			n++
-		}
-		if n > 10 {
-			return 0, false
-		}
-		for k := n; k <= 3; k++ {
-			msec *= 10
-		}
-		s = s[n:]
-	}
-	offset := 0
-	if len(s) != 1 || s[0] != 'Z' {
-		if len(s) != len("-07:00") || (s[0] != '-' && s[0] != '+') || s[3] != ':' {
-			return 0, false
-		}
-		hr, ok1 := digits(s[1:3], 0, 23)
-		mm, ok2 := digits(s[4:6], 0, 59)
-		if !ok1 || !ok2 {
-			return 0, false
-		}
-		offset = (hr*60 + mm) * 60
-		if s[0] == '-' {
-			offset = -offset
-		}
-	}
-	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+mi*60+sec-offset)
-	return secs*1000 + int64(msec), true
-}
-
-func digits(s []byte, lo, hi int) (int, bool) {
-	x := 0
-	for _, c := range s {
-		if !isDigit(c) {
-			return 0, false
-		}
-		x = x*10 + int(c-'0')
-	}
-	return x, lo <= x && x <= hi
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns the days from 1970-01-01 to a proleptic Gregorian
-// date (H. Hinnant's algorithm).
-func daysFromCivil(year, month, day int) int64 {
-	y := int64(year)
-	if month <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := int64((month + 9) % 12)
-	doy := (153*mp+2)/5 + int64(day) - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
-}
+func parseRFC3339(s []byte) (int64, bool) { return timestamp.ParseRFC3339(s) }

@@ -14,6 +14,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/omnistitch/omnistitch/internal/jsonlex"
+	"github.com/omnistitch/omnistitch/internal/timestamp"
 )
 
 // ID is one identifier of an event as sent: its type and its raw value.
@@ -70,8 +73,8 @@ const (
 // Earliest and latest accepted event times: years 1 to 9999, the range that
 // RFC 3339 can express, so every accepted ts can be written back out.
 const (
-	minTS = -62135596800000
-	maxTS = 253402300799999
+	minTS = timestamp.MinMillis
+	maxTS = timestamp.MaxMillis
 )
 
 // Decoder decodes canonical events. The zero value accepts any channel and
@@ -301,104 +304,11 @@ func parseInt(s []byte) (int64, bool) {
 	return n, true
 }
 
-// parseRFC3339 is the fast path of time.Parse(time.RFC3339Nano, s) (the
-// time package's parseRFC3339) returning Unix milliseconds directly and
-// without allocating: when it reports ok, time.Parse gives the same instant;
-// when it does not, only time.Parse can tell.
-func parseRFC3339(s []byte) (ms int64, ok bool) {
-	if len(s) < len("2006-01-02T15:04:05") ||
-		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
-		return 0, false
-	}
-	year, ok1 := digits(s[0:4], 0, 9999)
-	month, ok2 := digits(s[5:7], 1, 12)
-	if !ok1 || !ok2 {
-		return 0, false
-	}
-	day, ok3 := digits(s[8:10], 1, daysIn(month, year))
-	hour, ok4 := digits(s[11:13], 0, 23)
-	min, ok5 := digits(s[14:16], 0, 59)
-	sec, ok6 := digits(s[17:19], 0, 59)
-	if !ok3 || !ok4 || !ok5 || !ok6 {
-		return 0, false
-	}
-	s = s[19:]
-	nsec := 0
-	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
-		n := 2
-		for n < len(s) && isDigit(s[n]) {
-			n++
-		}
-		for k := 1; k < 10; k++ { // nanoseconds: the first nine digits
-			nsec *= 10
-			if k < n {
-				nsec += int(s[k] - '0')
-			}
-		}
-		s = s[n:]
-	}
-	offset := 0
-	if len(s) != 1 || s[0] != 'Z' {
-		if len(s) != len("-07:00") || (s[0] != '-' && s[0] != '+') || s[3] != ':' {
-			return 0, false
-		}
-		hr, ok1 := digits(s[1:3], 0, 23)
-		mm, ok2 := digits(s[4:6], 0, 59)
-		if !ok1 || !ok2 {
-			return 0, false
-		}
-		offset = (hr*60 + mm) * 60
-		if s[0] == '-' {
-			offset = -offset
-		}
-	}
-	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+min*60+sec-offset)
-	return secs*1000 + int64(nsec/1e6), true
-}
-
-// digits parses s as an unsigned decimal in [lo, hi].
-func digits(s []byte, lo, hi int) (int, bool) {
-	x := 0
-	for _, c := range s {
-		if !isDigit(c) {
-			return 0, false
-		}
-		x = x*10 + int(c-'0')
-	}
-	return x, lo <= x && x <= hi
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns the days from 1970-01-01 to the given date of the
-// proleptic Gregorian calendar (H. Hinnant's algorithm); year >= 0.
-func daysFromCivil(year, month, day int) int64 {
-	y := int64(year)
-	if month <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400                     // [0, 399]
-	mp := int64((month + 9) % 12)          // March = 0
-	doy := (153*mp+2)/5 + int64(day) - 1   // [0, 365]
-	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
-	return era*146097 + doe - 719468
-}
+// parseRFC3339 is the fast path of time.Parse(time.RFC3339Nano, s),
+// returning Unix milliseconds without allocating: when it reports ok,
+// time.Parse gives the same instant; when it does not, only time.Parse can
+// tell.
+func parseRFC3339(s []byte) (ms int64, ok bool) { return timestamp.ParseRFC3339(s) }
 
 // parseIDs decodes the ids object from its raw JSON value (already
 // validated by the scanner). Like a Go map it keeps the last value of a
@@ -417,8 +327,8 @@ func parseIDs(raw []byte) ([]ID, *Error) {
 	s := scanner{data: raw}
 	i := skipWS(raw, 1)
 	for raw[i] == '"' {
-		ke := s.str(i)
-		if ke < 0 {
+		ke, ok := jsonlex.String(raw, i)
+		if !ok {
 			return nil, errf(ReasonMalformed, "invalid JSON in ids") // not reached: validated
 		}
 		typ := unquote(nil, raw[i:ke]) // allocates only for escaped or invalid UTF-8 types

@@ -5,6 +5,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/omnistitch/omnistitch/internal/jsonlex"
 )
 
 // This file holds the single-pass JSON scanner behind Decoder.Decode. It
@@ -37,15 +39,6 @@ var foldedNames = [numFields]string{"EVENT_ID", "CHANNEL", "TYPE", "TS", "IDS", 
 // (end == 0) means the field is absent: no value starts at byte 0.
 type span struct{ start, end int }
 
-// strSafe[c] reports whether byte c stands for itself inside a JSON string:
-// not the closing quote, not a backslash, not a control character.
-var strSafe = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // scanner walks one record. On a syntax error it records the offset and
 // returns -1 from the method that found it; callers pass -1 up unchanged.
 type scanner struct {
@@ -57,6 +50,15 @@ type scanner struct {
 func (s *scanner) fail(i int) int {
 	s.errAt = i
 	return -1
+}
+
+// tok passes on the result of a jsonlex function: the offset after the
+// token, or -1 with the error recorded at the offset jsonlex reported.
+func (s *scanner) tok(end int, ok bool) int {
+	if ok {
+		return end
+	}
+	return s.fail(end)
 }
 
 // message describes the syntax error, with off added to the offset (the
@@ -75,17 +77,9 @@ func (s *scanner) message(off int) string {
 	return fmt.Sprintf("invalid byte 0x%02x at byte %d", c, s.errAt+off)
 }
 
-func skipWS(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
+// skipWS returns the offset of the first non-white-space byte at or after
+// data[i], or len(data).
+func skipWS(data []byte, i int) int { return jsonlex.SkipSpace(data, i) }
 
 // object scans the top-level object, which starts at data[0] == '{', and
 // whatever follows it, recording in fields the last value of each known
@@ -103,7 +97,7 @@ func (s *scanner) object(fields *[numFields]span) bool {
 				return false
 			}
 			ks := i
-			if i = s.str(i); i < 0 {
+			if i = s.tok(jsonlex.String(data, i)); i < 0 {
 				return false
 			}
 			ke := i
@@ -141,99 +135,8 @@ func (s *scanner) object(fields *[numFields]span) bool {
 	return true
 }
 
-// str scans the string starting at data[i] == '"' and returns the offset
-// just after its closing quote.
-func (s *scanner) str(i int) int {
-	data := s.data
-	i++
-	for {
-		for i < len(data) && strSafe[data[i]] {
-			i++
-		}
-		if i >= len(data) {
-			return s.fail(i)
-		}
-		switch data[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			i++
-			if i >= len(data) {
-				return s.fail(i)
-			}
-			switch data[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
-			case 'u':
-				for k := 1; k <= 4; k++ {
-					if i+k >= len(data) || !isHex(data[i+k]) {
-						return s.fail(i + k)
-					}
-				}
-				i += 5
-			default:
-				return s.fail(i)
-			}
-		default: // a control character
-			return s.fail(i)
-		}
-	}
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// num scans the number starting at data[i] ('-' or a digit).
-func (s *scanner) num(i int) int {
-	data := s.data
-	if data[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(data):
-		return s.fail(i)
-	case data[i] == '0':
-		i++
-	case isDigit(data[i]):
-		for i++; i < len(data) && isDigit(data[i]); i++ {
-		}
-	default:
-		return s.fail(i)
-	}
-	if i < len(data) && data[i] == '.' {
-		i++
-		if i >= len(data) || !isDigit(data[i]) {
-			return s.fail(i)
-		}
-		for i++; i < len(data) && isDigit(data[i]); i++ {
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i >= len(data) || !isDigit(data[i]) {
-			return s.fail(i)
-		}
-		for i++; i < len(data) && isDigit(data[i]); i++ {
-		}
-	}
-	return i
-}
-
-// lit scans the literal word (true, false or null) expected at data[i].
-func (s *scanner) lit(i int, word string) int {
-	for k := 0; k < len(word); k++ {
-		if i+k >= len(s.data) || s.data[i+k] != word[k] {
-			return s.fail(i + k)
-		}
-	}
-	return i + len(word)
-}
+// isDigit reports whether c is an ASCII decimal digit.
+func isDigit(c byte) bool { return jsonlex.IsDigit(c) }
 
 // value scans the value starting at data[i], inside a container at depth
 // depth, and returns the offset just after it.
@@ -243,18 +146,18 @@ func (s *scanner) value(i, depth int) int {
 	}
 	switch c := s.data[i]; c {
 	case '"':
-		return s.str(i)
+		return s.tok(jsonlex.String(s.data, i))
 	case '{', '[':
 		return s.compound(i, depth)
 	case 't':
-		return s.lit(i, "true")
+		return s.tok(jsonlex.Literal(s.data, i, "true"))
 	case 'f':
-		return s.lit(i, "false")
+		return s.tok(jsonlex.Literal(s.data, i, "false"))
 	case 'n':
-		return s.lit(i, "null")
+		return s.tok(jsonlex.Literal(s.data, i, "null"))
 	default:
 		if c == '-' || isDigit(c) {
-			return s.num(i)
+			return s.tok(jsonlex.Number(s.data, i))
 		}
 		return s.fail(i)
 	}
@@ -291,7 +194,7 @@ func (s *scanner) compound(i, depth int) int {
 			if i >= len(data) || data[i] != '"' {
 				return s.fail(i)
 			}
-			if i = s.str(i); i < 0 {
+			if i = s.tok(jsonlex.String(data, i)); i < 0 {
 				return -1
 			}
 			i = skipWS(data, i)
