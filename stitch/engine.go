@@ -184,8 +184,9 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	if seen, err := t.Seen(ev.ID); err != nil || seen {
 		return Outcome{Status: Duplicate}, err
 	}
-	if err := a.normalise(ev); err != nil {
-		return Outcome{Status: Rejected, Err: err}, nil
+	if rej, err := a.normalise(ev); err != nil || rej != nil {
+		// A storage error aborts the batch; only bad input is rejected.
+		return Outcome{Status: Rejected, Err: rej}, err
 	}
 	if err := a.detectShared(); err != nil {
 		return Outcome{}, err
@@ -284,8 +285,8 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 }
 
 // normalise fills a.ids with the event's usable identifiers in priority
-// order, or says why there are none.
-func (a *applier) normalise(ev *event.Event) *event.Error {
+// order, or says why there are none (rej). err is a storage error.
+func (a *applier) normalise(ev *event.Event) (rej *event.Error, err error) {
 	a.ids = a.ids[:0]
 	var why []string
 	for _, raw := range ev.IDs {
@@ -299,17 +300,17 @@ func (a *applier) normalise(ev *event.Event) *event.Error {
 		a.ids = append(a.ids, ident{typ: typ, key: typ.name + ":" + v})
 	}
 	if len(a.ids) == 0 {
-		return &event.Error{Reason: event.ReasonJunkIDs, Msg: "no usable identifier (" + strings.Join(why, ", ") + ")"}
+		return &event.Error{Reason: event.ReasonJunkIDs, Msg: "no usable identifier (" + strings.Join(why, ", ") + ")"}, nil
 	}
 	slices.SortFunc(a.ids, func(x, y ident) int { return x.typ.prio - y.typ.prio })
 	for i := range a.ids {
 		rec, err := a.t.Identifier(a.ids[i].key)
 		if err != nil {
-			return &event.Error{Reason: "state", Msg: err.Error()}
+			return nil, err
 		}
 		a.ids[i].rec = rec
 	}
-	return nil
+	return nil, nil
 }
 
 func (a *applier) conflict(id ident, reason string, ev *event.Event) {
