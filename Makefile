@@ -28,18 +28,25 @@ test: vet lint race
 demo: build
 	./$(BIN) demo
 
-# Engine throughput with Pebble on disk; see bench/RESULTS.md.
+# Throughput of the engine (Pebble on disk, one core and two) and of the
+# service through the embedded broker; see bench/RESULTS.md.
 bench:
-	$(GO) test -run=NONE -bench=. -benchmem -cpu=1 ./stitch/ ./stitch/event/
+	$(GO) test -run=NONE -bench=BenchmarkEngine -cpu=1,2 -benchtime=3x ./stitch/
+	$(GO) test -run=NONE -bench='BenchmarkDecode$$|BenchmarkNormalize' -benchmem -cpu=1 ./stitch/event/ ./stitch/normalize/
+	$(GO) test -run=NONE -bench=BenchmarkServiceThroughKafka -benchtime=3x -cpu=2 ./pipeline/
 
-# Short fuzzing of every decoder and normaliser.
+# Fuzzing of every decoder, normaliser and loader, FUZZTIME each (10m for a soak).
+FUZZ_TARGETS := \
+	./stitch/event:FuzzDecode ./stitch/event:FuzzDecodeDifferential \
+	./stitch/normalize:FuzzNormalizeEmail ./stitch/normalize:FuzzNormalizePhone ./stitch/normalize:FuzzNormalizePlain \
+	./stitch/offline:FuzzStitch ./pipeline/source:FuzzMap ./internal/config:FuzzLoad ./state:FuzzDecodeRecords \
+	./internal/jsonscan:FuzzField ./internal/jsonlex:FuzzTokens ./internal/timestamp:FuzzParseRFC3339
+
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./stitch/event/
-	$(GO) test -run=NONE -fuzz=FuzzNormalizeEmail -fuzztime=$(FUZZTIME) ./stitch/normalize/
-	$(GO) test -run=NONE -fuzz=FuzzNormalizePhone -fuzztime=$(FUZZTIME) ./stitch/normalize/
-	$(GO) test -run=NONE -fuzz=FuzzNormalizePlain -fuzztime=$(FUZZTIME) ./stitch/normalize/
-	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./internal/config/
-	$(GO) test -run=NONE -fuzz=FuzzStitch -fuzztime=$(FUZZTIME) ./stitch/offline/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn"; \
+		$(GO) test -run=NONE -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 clean:
 	rm -rf bin
