@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/omnistitch/omnistitch/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -35,4 +37,12 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "omnistitch", version)
 		},
 	}
+}
+
+// loadConfig reads the configuration file named, or the embedded defaults.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
 }

@@ -39,12 +39,9 @@ dead-letter topic. Stops cleanly on SIGINT or SIGTERM: the batch in hand is fini
 the outbox is sent (for up to 10 s) and the group is left.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := config.Default()
-			if cfgPath != "" {
-				var err error
-				if cfg, err = config.Load(cfgPath); err != nil {
-					return err
-				}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
 			}
 			if brokers != "" {
 				cfg.Kafka.Brokers = strings.Split(brokers, ",")

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/stitch/offline"
 )
 
@@ -25,12 +24,9 @@ for each customer its "profile" followed by its "journey" rows, then every "merg
 With --state DIR the state is kept in DIR: a later run continues from it, so running over
 two halves of the input in turn ends exactly as one run over all of it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := config.Default()
-			if cfgPath != "" {
-				var err error
-				if cfg, err = config.Load(cfgPath); err != nil {
-					return err
-				}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
 			}
 			var inputs []offline.Input
 			if len(args) == 0 {

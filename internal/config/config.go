@@ -309,7 +309,7 @@ func decodeFile(file string, data []byte, out any) (*yaml.Node, *Error) {
 		return nil, nil
 	}
 	if root.Kind != yaml.MappingNode && !isNull(root) {
-		return nil, &Error{File: file, Line: root.Line, Msg: "expected a mapping of fields at the top level, got " + describe(root)}
+		return nil, &Error{File: file, Line: root.Line, Msg: "expected a mapping of fields at the top level, got " + Describe(root)}
 	}
 	// The schema check comes first because it reports the exact field of a
 	// mistake; yaml's own errors only carry a line.

@@ -103,7 +103,7 @@ func (c *checker) check(use *yaml.Node, t reflect.Type, path fieldPath) *Error {
 		return c.checkStruct(use, n, t, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return c.errorf(use, path, "expected a list, got %s", describe(n))
+			return c.errorf(use, path, "expected a list, got %s", Describe(n))
 		}
 		for i, el := range n.Content {
 			if d := deref(el); d != nil && isNull(d) {
@@ -117,7 +117,7 @@ func (c *checker) check(use *yaml.Node, t reflect.Type, path fieldPath) *Error {
 	case reflect.String:
 		var s string
 		if n.Kind != yaml.ScalarNode || guard(func() error { return n.Decode(&s) }) != nil {
-			return c.errorf(use, path, "expected a string, got %s", describe(n))
+			return c.errorf(use, path, "expected a string, got %s", Describe(n))
 		}
 		return nil
 	case reflect.Int:
@@ -128,13 +128,13 @@ func (c *checker) check(use *yaml.Node, t reflect.Type, path fieldPath) *Error {
 		}
 		if n.Kind == yaml.ScalarNode && digitsRe.MatchString(n.Value) {
 			// Digits too long for an int resolve as a float, or fail to decode.
-			return c.errorf(use, path, "number %s is out of range", describe(n))
+			return c.errorf(use, path, "number %s is out of range", Describe(n))
 		}
-		return c.errorf(use, path, "expected a whole number, got %s", describe(n))
+		return c.errorf(use, path, "expected a whole number, got %s", Describe(n))
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || guard(func() error { return n.Decode(&b) }) != nil {
-			return c.errorf(use, path, "expected true or false, got %s", describe(n))
+			return c.errorf(use, path, "expected true or false, got %s", Describe(n))
 		}
 		return nil
 	}
@@ -144,7 +144,7 @@ func (c *checker) check(use *yaml.Node, t reflect.Type, path fieldPath) *Error {
 
 func (c *checker) checkStruct(use, n *yaml.Node, t reflect.Type, path fieldPath) *Error {
 	if n.Kind != yaml.MappingNode {
-		return c.errorf(use, path, "expected a mapping of fields, got %s", describe(n))
+		return c.errorf(use, path, "expected a mapping of fields, got %s", Describe(n))
 	}
 	fields, names := structFields(t)
 	first := map[string]int{}
@@ -158,7 +158,7 @@ func (c *checker) checkStruct(use, n *yaml.Node, t reflect.Type, path fieldPath)
 		}
 		kd := deref(k)
 		if kd == nil || kd.Kind != yaml.ScalarNode {
-			return c.errorf(k, path, "expected a field name, got %s", describe(k))
+			return c.errorf(k, path, "expected a field name, got %s", Describe(k))
 		}
 		name := kd.Value
 		if line, dup := first[name]; dup {
@@ -189,7 +189,7 @@ func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path fieldPath) *Erro
 	case yaml.SequenceNode:
 		for _, el := range d.Content {
 			if ed := deref(el); ed == nil || ed.Kind != yaml.MappingNode {
-				return c.errorf(el, path, "a merge (<<) takes a mapping or a list of mappings, got %s", describe(el))
+				return c.errorf(el, path, "a merge (<<) takes a mapping or a list of mappings, got %s", Describe(el))
 			}
 			if e := c.check(el, t, path); e != nil {
 				return e
@@ -197,7 +197,7 @@ func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path fieldPath) *Erro
 		}
 		return nil
 	}
-	return c.errorf(v, path, "a merge (<<) takes a mapping or a list of mappings, got %s", describe(d))
+	return c.errorf(v, path, "a merge (<<) takes a mapping or a list of mappings, got %s", Describe(d))
 }
 
 // structFields returns the YAML field names of struct type t with their Go
@@ -243,8 +243,9 @@ func isMergeKey(k *yaml.Node) bool {
 		(k.Tag == "" || k.Tag == "!" || k.Tag == "!!merge" || k.Tag == "tag:yaml.org,2002:merge")
 }
 
-// describe names a node's value for a message, e.g. "a list" or "\"abc\"".
-func describe(n *yaml.Node) string {
+// Describe names a YAML node's value for an error message, e.g. "a list"
+// or "\"abc\"" (long values cut), for every loader of our YAML files.
+func Describe(n *yaml.Node) string {
 	if d := deref(n); d != nil {
 		n = d
 	}

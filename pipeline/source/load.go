@@ -228,7 +228,7 @@ func (l *loader) fields(n *yaml.Node, field string, known ...string) (map[string
 		return nil, nil, l.errf(n, field, "anchors and aliases are not supported in source files")
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, nil, l.errf(n, field, "expected a mapping of fields (%s), got %s", strings.Join(known, ", "), describe(n))
+		return nil, nil, l.errf(n, field, "expected a mapping of fields (%s), got %s", strings.Join(known, ", "), config.Describe(n))
 	}
 	vals := map[string]*yaml.Node{}
 	keys := map[string]*yaml.Node{}
@@ -237,7 +237,7 @@ func (l *loader) fields(n *yaml.Node, field string, known ...string) (map[string
 		name := k.Value
 		f := join(field, name)
 		if k.Kind != yaml.ScalarNode {
-			return nil, nil, l.errf(k, field, "expected a field name, got %s", describe(k))
+			return nil, nil, l.errf(k, field, "expected a field name, got %s", config.Describe(k))
 		}
 		if known != nil && !slices.Contains(known, name) {
 			return nil, nil, l.errf(k, f, "unknown field %q; known fields: %s", name, strings.Join(known, ", "))
@@ -260,25 +260,10 @@ func join(parent, name string) string {
 	return parent + "." + name
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	if n.Tag == "!!null" {
-		return "nothing"
-	}
-	return strconv.Quote(n.Value)
-}
-
 // str returns the scalar text of n.
 func (l *loader) str(n *yaml.Node, field string) (string, *config.Error) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return "", l.errf(n, field, "expected a value, got %s", describe(n))
+		return "", l.errf(n, field, "expected a value, got %s", config.Describe(n))
 	}
 	return n.Value, nil
 }
