@@ -2,12 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/omnistitch/omnistitch/pipeline"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
 )
 
 func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -88,5 +96,66 @@ func TestVersionAndDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A new source system needs only a YAML file: a mapping dropped into
+// sources_dir is consumed from its topic by the service.
+func TestNewSourceNeedsOnlyAYAMLFile(t *testing.T) {
+	b, err := pipeline.StartBroker(0, 1, "omni.kiosk", "omni.events", "omni.deadletter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := t.TempDir()
+	srcDir := filepath.Join(dir, "sources")
+	os.MkdirAll(srcDir, 0o755)
+	store, err := os.ReadFile("../../configs/sources/store.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kiosk := strings.Replace(strings.Replace(string(store), "\nname: store", "\nname: kiosk", 1), "\ntopic: omni.store", "\ntopic: omni.kiosk", 1)
+	os.WriteFile(filepath.Join(srcDir, "kiosk.yaml"), []byte(kiosk), 0o644)
+	os.WriteFile(filepath.Join(dir, "omnistitch.yaml"), []byte("sources_dir: sources\nhttp:\n  addr: \"\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "identity.yaml"), []byte("{}\n"), 0o644)
+	cfg, err := loadConfig(filepath.Join(dir, "omnistitch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Kafka.Brokers = b.Addrs()
+	cfg.State.Dir = filepath.Join(dir, "state")
+
+	raw := `{"txn_type":"sale","store":"K1","till":"T1","txn_no":"000001","ts":"2026-11-01T10:00:00+01:00","loyalty_card":"LC-1","total":5,"currency":"EUR"}`
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "omni.kiosk", Value: []byte(raw)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svcs := make(chan *pipeline.Service, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(s *pipeline.Service, _ *stitch.Engine, _ *state.Store) { svcs <- s })
+	}()
+	var svc *pipeline.Service
+	select {
+	case svc = <-svcs:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); svc.Stats().Applied < 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kiosk record was not applied: %+v", svc.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

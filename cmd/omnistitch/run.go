@@ -91,7 +91,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
 	decoders := map[string]pipeline.Decoder{cfg.Kafka.EventsTopic: dec.Decode}
-	for _, m := range source.Default() {
+	mappings := source.Default()
+	if cfg.SourcesDir != "" {
+		if mappings, err = source.LoadDir(cfg.SourcesDir); err != nil {
+			store.Close()
+			return err
+		}
+	}
+	for _, m := range mappings {
+		if m.Topic() == cfg.Kafka.EventsTopic {
+			store.Close()
+			return fmt.Errorf("%s: topic %s is the canonical events topic", m.File(), m.Topic())
+		}
 		decoders[m.Topic()] = pipeline.SourceDecoder(m, dec, cfg.Input.MaxEventBytes)
 	}
 	svc, err := pipeline.New(pipeline.Options{

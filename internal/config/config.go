@@ -27,6 +27,7 @@ import (
 // Config is the whole configuration: omnistitch.yaml plus the identity file it names.
 type Config struct {
 	IdentityFile string   `yaml:"identity_file"` // path of the identity rules, relative to the main file; default "identity.yaml"
+	SourcesDir   string   `yaml:"sources_dir"`   // directory of source mappings (*.yaml), relative to the main file; "" = the built-in ones
 	State        State    `yaml:"state"`
 	Input        Input    `yaml:"input"`
 	Journey      Journey  `yaml:"journey"`
@@ -277,6 +278,9 @@ func load(src source, mainPath string, base *Config) (*Config, *Error) {
 	}
 
 	base.normalise()
+	if base.SourcesDir != "" {
+		base.SourcesDir = src.resolve(mainPath, base.SourcesDir)
+	}
 	if p := validate(base); p != nil {
 		file, root := mainPath, mainRoot
 		if p.identity {
