@@ -22,8 +22,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
@@ -101,7 +102,7 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 	for t := range o.Decoders {
 		topics = append(topics, t)
 	}
-	opts := append([]kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(o.Brokers...),
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(topics...),
@@ -112,7 +113,14 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.AllowAutoTopicCreation(),
-	}, o.ClientOpts...)
+		// The client's own logs and metrics (connections, requests,
+		// throttling, buffered records) beside ours.
+		kgo.WithLogger(kslog.New(o.Logger)),
+	}
+	if o.Registerer != nil {
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("omnistitch_kafka", kprom.Registerer(o.Registerer))))
+	}
+	opts = append(opts, o.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: kafka client: %w", err)
