@@ -18,9 +18,10 @@ type metrics struct {
 	sendErrors  prometheus.Counter
 	batch       prometheus.Histogram
 	lag         prometheus.Gauge
+	pending     prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "omnistitch_records_total", Help: "Records consumed, by source topic."}, []string{"topic"}),
@@ -45,10 +46,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "omnistitch_processing_lag_seconds", Help: "Wall clock minus the event time of the newest event applied."}),
+		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "omnistitch_outbox_pending", Help: "Outbox messages waiting to be delivered; grows while Kafka is unreachable."}, pending),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
-			m.sent, m.sendErrors, m.batch, m.lag)
+			m.sent, m.sendErrors, m.batch, m.lag, m.pending)
 	}
 	return m
 }

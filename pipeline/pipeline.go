@@ -97,7 +97,7 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{o: o, eng: eng, store: store, log: o.Logger, m: newMetrics(o.Registerer), wake: make(chan struct{}, 1)}
+	s := &Service{o: o, eng: eng, store: store, log: o.Logger, m: newMetrics(o.Registerer, func() float64 { return float64(store.Pending()) }), wake: make(chan struct{}, 1)}
 	topics := make([]string, 0, len(o.Decoders))
 	for t := range o.Decoders {
 		topics = append(topics, t)

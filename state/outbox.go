@@ -108,5 +108,19 @@ func (s *Store) Outbox(max int) ([]*Message, error) {
 // delivered. Safe to call concurrently with the writer: the writer never
 // touches delivered messages.
 func (s *Store) Ack(seq uint64) error {
-	return s.db.DeleteRange(seqKey(prefixOutbox, 0), seqKey(prefixOutbox, seq+1), s.sync)
+	if err := s.db.DeleteRange(seqKey(prefixOutbox, 0), seqKey(prefixOutbox, seq+1), s.sync); err != nil {
+		return err
+	}
+	s.acked.Store(seq)
+	return nil
+}
+
+// Pending is the number of committed or being-committed outbox messages not
+// yet delivered: what piles up while Kafka is unreachable.
+func (s *Store) Pending() uint64 {
+	next, acked := s.nextOutbox.Load(), s.acked.Load()
+	if next == 0 || next-1 <= acked {
+		return 0
+	}
+	return next - 1 - acked
 }

@@ -231,3 +231,44 @@ func TestDecodedRecordsOwnTheirBytes(t *testing.T) {
 		t.Fatalf("outbox message changed: %+v", m)
 	}
 }
+
+func TestOutboxPending(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Fatalf("empty outbox pending %d", n)
+	}
+	tx := s.Begin()
+	for range 5 {
+		tx.Enqueue(&Message{Topic: "t", Value: []byte("v")})
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := s.Outbox(2)
+	if err := s.Ack(msgs[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 3 {
+		t.Fatalf("pending %d after delivering 2 of 5, want 3", n)
+	}
+	s.Close()
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := s.Pending(); n != 3 {
+		t.Fatalf("pending %d after reopening, want 3", n)
+	}
+	msgs, _ = s.Outbox(10)
+	if len(msgs) != 3 {
+		t.Fatalf("%d messages waiting, want 3", len(msgs))
+	}
+	s.Ack(msgs[2].Seq)
+	if n := s.Pending(); n != 0 {
+		t.Fatalf("pending %d after delivering all, want 0", n)
+	}
+}

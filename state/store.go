@@ -44,6 +44,9 @@ type Store struct {
 	// nextOutbox is written by the writer and read by senders to know
 	// how far to look; atomic so that they need no lock.
 	nextOutbox atomic.Uint64
+	// acked is the last outbox sequence number delivered (or, at open,
+	// the one before the oldest waiting), for counting what is pending.
+	acked atomic.Uint64
 
 	// Filters of the event and identifier keys ever written; owned by
 	// the writer (readers of committed state go to Pebble).
@@ -102,6 +105,12 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.nextOutbox.Store(next)
+	first, err := s.firstSeq(prefixOutbox)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.acked.Store(first - 1)
 	return s, nil
 }
 
@@ -154,6 +163,26 @@ func (s *Store) nextSeq(prefix byte) (uint64, error) {
 		return 0, ErrCorrupt
 	}
 	return seqFromKey(k) + 1, nil
+}
+
+// firstSeq is the sequence number of the oldest key with the prefix, or the
+// next one to be written when there is none.
+func (s *Store) firstSeq(prefix byte) (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.First() {
+		if err := it.Error(); err != nil {
+			return 0, err
+		}
+		return s.nextSeq(prefix)
+	}
+	if len(it.Key()) != 9 {
+		return 0, ErrCorrupt
+	}
+	return seqFromKey(it.Key()), nil
 }
 
 func seqFromKey(k []byte) uint64 {
