@@ -13,7 +13,6 @@ import (
 	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
-	"github.com/omnistitch/omnistitch/stitch/event"
 )
 
 // BenchmarkServiceThroughKafka measures the whole service over TCP: the
@@ -65,10 +64,9 @@ func BenchmarkServiceThroughKafka(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
-		decoders := map[string]Decoder{eventsTopic: dec.Decode}
-		for _, m := range source.Default() {
-			decoders[m.Topic()] = SourceDecoder(m, dec, cfg.Input.MaxEventBytes)
+		decoders, err := Decoders(cfg)
+		if err != nil {
+			b.Fatal(err)
 		}
 		svc, err := New(Options{Brokers: br.Addrs(), Group: "bench", Decoders: decoders,
 			DeadLetterTopic: deadTopic, MaxPollRecords: cfg.Kafka.MaxPollRecords}, eng, store)

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
@@ -416,4 +417,26 @@ func SourceDecoder(m *source.Mapping, dec *event.Decoder, maxBytes int) Decoder 
 		buf = line
 		return dec.Decode(line)
 	}
+}
+
+// Decoders builds the decoder of every input topic from the configuration:
+// canonical events on kafka.events_topic, and each source mapping (those in
+// sources_dir, else the built-in ones) on its own topic.
+func Decoders(cfg *config.Config) (map[string]Decoder, error) {
+	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	decoders := map[string]Decoder{cfg.Kafka.EventsTopic: dec.Decode}
+	mappings := source.Default()
+	if cfg.SourcesDir != "" {
+		var err error
+		if mappings, err = source.LoadDir(cfg.SourcesDir); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range mappings {
+		if m.Topic() == cfg.Kafka.EventsTopic {
+			return nil, fmt.Errorf("%s: topic %s is the canonical events topic", m.File(), m.Topic())
+		}
+		decoders[m.Topic()] = SourceDecoder(m, dec, cfg.Input.MaxEventBytes)
+	}
+	return decoders, nil
 }

@@ -21,10 +21,8 @@ import (
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/internal/httpapi"
 	"github.com/omnistitch/omnistitch/pipeline"
-	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
-	"github.com/omnistitch/omnistitch/stitch/event"
 )
 
 func runCmd() *cobra.Command {
@@ -89,21 +87,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
-	decoders := map[string]pipeline.Decoder{cfg.Kafka.EventsTopic: dec.Decode}
-	mappings := source.Default()
-	if cfg.SourcesDir != "" {
-		if mappings, err = source.LoadDir(cfg.SourcesDir); err != nil {
-			store.Close()
-			return err
-		}
-	}
-	for _, m := range mappings {
-		if m.Topic() == cfg.Kafka.EventsTopic {
-			store.Close()
-			return fmt.Errorf("%s: topic %s is the canonical events topic", m.File(), m.Topic())
-		}
-		decoders[m.Topic()] = pipeline.SourceDecoder(m, dec, cfg.Input.MaxEventBytes)
+	decoders, err := pipeline.Decoders(cfg)
+	if err != nil {
+		store.Close()
+		return err
 	}
 	svc, err := pipeline.New(pipeline.Options{
 		Brokers:         cfg.Kafka.Brokers,
