@@ -26,15 +26,16 @@ import (
 
 // Config is the whole configuration: omnistitch.yaml plus the identity file it names.
 type Config struct {
-	IdentityFile string   `yaml:"identity_file"` // path of the identity rules, relative to the main file; default "identity.yaml"
-	SourcesDir   string   `yaml:"sources_dir"`   // directory of source mappings (*.yaml), relative to the main file; "" = the built-in ones
-	State        State    `yaml:"state"`
-	Input        Input    `yaml:"input"`
-	Journey      Journey  `yaml:"journey"`
-	Profile      Profile  `yaml:"profile"`
-	Kafka        Kafka    `yaml:"kafka"`
-	HTTP         HTTP     `yaml:"http"`
-	Identity     Identity `yaml:"-"` // loaded from IdentityFile
+	IdentityFile string     `yaml:"identity_file"` // path of the identity rules, relative to the main file; default "identity.yaml"
+	SourcesDir   string     `yaml:"sources_dir"`   // directory of source mappings (*.yaml), relative to the main file; "" = the built-in ones
+	State        State      `yaml:"state"`
+	Input        Input      `yaml:"input"`
+	Journey      Journey    `yaml:"journey"`
+	Profile      Profile    `yaml:"profile"`
+	Kafka        Kafka      `yaml:"kafka"`
+	HTTP         HTTP       `yaml:"http"`
+	ClickHouse   ClickHouse `yaml:"clickhouse"`
+	Identity     Identity   `yaml:"-"` // loaded from IdentityFile
 }
 
 // State configures the embedded Pebble store.
@@ -83,6 +84,21 @@ type SASL struct {
 // HTTP is the service's HTTP listener: health, metrics, lookups.
 type HTTP struct {
 	Addr string `yaml:"addr"` // host:port; default "127.0.0.1:8080" (loopback only); "" disables it
+}
+
+// ClickHouse is where journeys, profiles and the identity map are written.
+// The password is never in the file: it comes from the environment variable
+// or the file named.
+type ClickHouse struct {
+	Addr            string `yaml:"addr"`              // native protocol host:port; default "127.0.0.1:9000"; "" disables the sink
+	Database        string `yaml:"database"`          // default "omnistitch"
+	Username        string `yaml:"username"`          // default "default"
+	PasswordEnv     string `yaml:"password_env"`      // environment variable holding the password
+	PasswordFile    string `yaml:"password_file"`     // or a file holding it (trailing newline ignored)
+	TLS             TLS    `yaml:"tls"`               // TLS to the server (its secure native port)
+	BatchRows       int    `yaml:"batch_rows"`        // rows per INSERT at most; default 100000; 1000..1000000
+	FlushIntervalMS int    `yaml:"flush_interval_ms"` // a partial batch is written after this long; default 1000; 10..60000
+	OutboxCapBytes  int    `yaml:"outbox_cap_bytes"`  // rows waiting on disk beyond which consumption pauses; default 1073741824; >= 1048576
 }
 
 // Journey maps event types to funnel stages.

@@ -34,7 +34,7 @@ func validate(c *Config) *problem {
 	if c.IdentityFile == "" {
 		return mainProblem(fieldPath{"identity_file"}, "must not be empty")
 	}
-	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile, validateKafka} {
+	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile, validateKafka, validateClickHouse} {
 		if p := check(c); p != nil {
 			return p
 		}
@@ -105,6 +105,39 @@ func validateKafka(c *Config) *problem {
 		if _, port, ok := strings.Cut(a, ":"); !ok || port == "" || strings.ContainsAny(a, " /") {
 			return mainProblem(fieldPath{"http", "addr"}, "must be host:port (or empty to disable), got %q", a)
 		}
+	}
+	return nil
+}
+
+var dbNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+func validateClickHouse(c *Config) *problem {
+	ch := c.ClickHouse
+	if a := ch.Addr; a != "" {
+		if host, port, ok := strings.Cut(a, ":"); !ok || host == "" || port == "" || strings.ContainsAny(a, " /") {
+			return mainProblem(fieldPath{"clickhouse", "addr"}, "must be host:port (or empty to disable the sink), got %q", a)
+		}
+	}
+	if !dbNameRe.MatchString(ch.Database) {
+		return mainProblem(fieldPath{"clickhouse", "database"}, "must be a database name (letters, digits, '_'), got %q", ch.Database)
+	}
+	if ch.PasswordEnv != "" && ch.PasswordFile != "" {
+		return mainProblem(fieldPath{"clickhouse", "password_env"}, "at most one of password_env and password_file may be set")
+	}
+	if t := ch.TLS; !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "") {
+		return mainProblem(fieldPath{"clickhouse", "tls", "enabled"}, "must be true when TLS files are given")
+	}
+	if t := ch.TLS; (t.CertFile == "") != (t.KeyFile == "") {
+		return mainProblem(fieldPath{"clickhouse", "tls", "cert_file"}, "cert_file and key_file go together")
+	}
+	if ch.BatchRows < 1000 || ch.BatchRows > 1000000 {
+		return mainProblem(fieldPath{"clickhouse", "batch_rows"}, "must be between 1000 and 1000000, got %d", ch.BatchRows)
+	}
+	if ch.FlushIntervalMS < 10 || ch.FlushIntervalMS > 60000 {
+		return mainProblem(fieldPath{"clickhouse", "flush_interval_ms"}, "must be between 10 and 60000, got %d", ch.FlushIntervalMS)
+	}
+	if ch.OutboxCapBytes < 1<<20 {
+		return mainProblem(fieldPath{"clickhouse", "outbox_cap_bytes"}, "must be at least 1048576 (1 MiB), got %d", ch.OutboxCapBytes)
 	}
 	return nil
 }
