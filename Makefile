@@ -1,11 +1,20 @@
 # Omnistitch. `make demo` and `make test` work on a machine with nothing but Go:
-# they fetch Go modules (and, once the service needs it, start ClickHouse) as needed.
+# they fetch Go modules, and install (from Debian's packages) and start a
+# ClickHouse server, as needed.
 
 GO              ?= go
 BIN             := bin/omnistitch
 STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION         ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME        ?= 30s
+# Tests get a ClickHouse server of their own: a fresh data directory and
+# ports of their own, stopped when the tests end.
+TEST_CH_PORT    ?= 19000
+TEST_CH_HTTP    ?= 18123
+# The demo writes into the ClickHouse at this address, starting one (data in
+# .data/clickhouse) when nothing answers there.
+DEMO_CH_PORT    ?= 9000
+DEMO_CH_HTTP    ?= 8123
 
 .PHONY: build test vet lint race demo bench fuzz clean
 
@@ -20,13 +29,17 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 race:
-	$(GO) test -race -count=1 ./...
+	@set -e; dir=$$(mktemp -d /tmp/omnistitch-ch.XXXXXX); \
+	trap 'scripts/clickhouse.sh stop '"$$dir"'; rm -rf '"$$dir" EXIT; \
+	scripts/clickhouse.sh start $$dir $(TEST_CH_PORT) $(TEST_CH_HTTP); \
+	OMNISTITCH_TEST_CLICKHOUSE=127.0.0.1:$(TEST_CH_PORT) $(GO) test -race -count=1 ./...
 
 # The test command CI runs (.ci/run) and the README gives.
 test: vet lint race
 
 demo: build
-	./$(BIN) demo
+	scripts/clickhouse.sh start .data/clickhouse $(DEMO_CH_PORT) $(DEMO_CH_HTTP)
+	./$(BIN) demo --clickhouse 127.0.0.1:$(DEMO_CH_PORT)
 
 # Throughput of the engine (Pebble on disk, one core and two) and of the
 # service through the embedded broker; see bench/RESULTS.md.

@@ -13,6 +13,8 @@ import "encoding/binary"
 //	x <seq:8>                           → Conflict, in the order they happened
 //	o <topic> 0x00 <partition:4>        → next offset to consume (varint)
 //	q <seq:8>                           → outbox Message, in the order written
+//	r <seq:8>                           → row outbox: one engine batch's rows for ClickHouse
+//	v 'v'                               → the last row version handed out (uint64)
 //
 // Customer ids have a fixed length (CustomerIDLen), so journey keys need no
 // separator and sort by customer, then time, then event id.
@@ -25,6 +27,10 @@ const (
 	prefixConflict   = 'x'
 	prefixOffset     = 'o'
 	prefixOutbox     = 'q'
+	prefixRows       = 'r'
+	prefixMeta       = 'v'
+
+	metaVersion = 'v'
 )
 
 // CustomerIDLen is the length of every customer id: "c_" and 16 hex digits.

@@ -47,6 +47,11 @@ type Store struct {
 	// acked is the last outbox sequence number delivered (or, at open,
 	// the one before the oldest waiting), for counting what is pending.
 	acked atomic.Uint64
+	// The row outbox: next sequence number and bytes waiting, shared with
+	// the ClickHouse sink like the Kafka outbox's counters.
+	nextRows atomic.Uint64
+	rowBytes atomic.Int64
+	version  uint64 // last row version committed; owned by the writer
 
 	// Filters of the event and identifier keys ever written; owned by
 	// the writer (readers of committed state go to Pebble).
@@ -111,6 +116,10 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.acked.Store(first - 1)
+	if err := s.openRows(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

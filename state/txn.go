@@ -41,6 +41,9 @@ type Txn struct {
 	// short walk instead of a descent from the top of the skiplist.
 	ops   []op
 	arena []byte
+
+	version  uint64 // row version of this batch; 0 until asked for
+	rowBytes int64  // row outbox bytes enqueued, taken back on Discard
 }
 
 // op is a buffered write: key and value are arena[off:off+klen] and the
@@ -308,6 +311,9 @@ func (t *Txn) Commit() error {
 	if err := t.b.Commit(t.s.sync); err != nil {
 		return t.fail(err)
 	}
+	if t.version != 0 {
+		t.s.version = t.version
+	}
 	t.b.Close()
 	t.b = nil
 	if t.s.customers != nil {
@@ -350,4 +356,151 @@ func (t *Txn) Discard() {
 	if n, err := t.s.nextSeq(prefixOutbox); err == nil {
 		t.s.nextOutbox.Store(n)
 	}
+	if n, err := t.s.nextSeq(prefixRows); err == nil {
+		t.s.nextRows.Store(n)
+	}
+	t.s.rowBytes.Add(-t.rowBytes)
+	t.rowBytes = 0
+}
+
+// JourneyChange is what a Txn did to one customer's journey: the earliest
+// position it touched, from which every row's seq and predecessor may have
+// changed, and the events it took out.
+type JourneyChange struct {
+	Customer    string
+	FromTS      int64
+	FromEventID string
+	Removed     []string // event ids no longer in this journey
+}
+
+// JourneyChanges lists the journeys this Txn changed, by customer id.
+func (t *Txn) JourneyChanges() []JourneyChange {
+	out := make([]JourneyChange, 0, len(t.journeys))
+	for cust, written := range t.journeys {
+		last := make(map[string]*op, len(written))
+		var from []byte
+		for _, i := range written {
+			o := &t.ops[i]
+			k := t.opKey(o)
+			last[string(k)] = o
+			if from == nil || bytes.Compare(k, from) < 0 {
+				from = k
+			}
+		}
+		_, ts, eid, _ := parseJourneyKey(from)
+		ch := JourneyChange{Customer: cust, FromTS: ts, FromEventID: eid}
+		for k, o := range last {
+			if o.del {
+				_, _, eid, _ := parseJourneyKey([]byte(k))
+				ch.Removed = append(ch.Removed, eid)
+			}
+		}
+		slices.Sort(ch.Removed)
+		out = append(out, ch)
+	}
+	slices.SortFunc(out, func(a, b JourneyChange) int { return strings.Compare(a.Customer, b.Customer) })
+	return out
+}
+
+// JourneyTail returns, through this Txn, the last event of a customer's
+// journey before (ts, eventID) — nil if none — and every event from there
+// on, in order. length is the journey's length when the caller knows it
+// (-1 otherwise): when the events this Txn wrote are all of them, the store
+// is not read at all, which is the common case of a new customer.
+func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (prev *Entry, tail []*Entry, err error) {
+	from := appendJourneyKey(nil, cust, ts, eventID)
+	ov := make(map[string]*Entry, len(t.journeys[cust]))
+	for _, i := range t.journeys[cust] {
+		o := &t.ops[i]
+		ov[string(t.opKey(o))] = o.en
+	}
+	type kv struct {
+		k  []byte
+		en *Entry
+	}
+	var after []kv
+	var prevKey []byte
+	live := int64(0)
+	for k, en := range ov {
+		if en == nil {
+			continue
+		}
+		live++
+		kb := []byte(k)
+		if bytes.Compare(kb, from) >= 0 {
+			after = append(after, kv{kb, en})
+		} else if prevKey == nil || bytes.Compare(kb, prevKey) > 0 {
+			prevKey, prev = kb, en
+		}
+	}
+	if live != length {
+		p := journeyPrefix(cust)
+		it, err := t.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer it.Close()
+		for valid := it.SeekLT(from); valid; valid = it.Prev() {
+			if _, changed := ov[string(it.Key())]; changed {
+				continue
+			}
+			if prevKey == nil || bytes.Compare(it.Key(), prevKey) > 0 {
+				if prev, err = decodeEntry(it.Key(), it.Value()); err != nil {
+					return nil, nil, err
+				}
+			}
+			break
+		}
+		for valid := it.SeekGE(from); valid; valid = it.Next() {
+			if _, changed := ov[string(it.Key())]; changed {
+				continue
+			}
+			en, err := decodeEntry(it.Key(), it.Value())
+			if err != nil {
+				return nil, nil, err
+			}
+			after = append(after, kv{append([]byte(nil), it.Key()...), en})
+		}
+		if err := it.Error(); err != nil {
+			return nil, nil, err
+		}
+	}
+	slices.SortFunc(after, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	tail = make([]*Entry, len(after))
+	for i := range after {
+		tail[i] = after[i].en
+	}
+	return prev, tail, nil
+}
+
+// ChangedCustomers calls fn, in id order, for every customer this Txn wrote
+// (c is the new record) or deleted (c is nil).
+func (t *Txn) ChangedCustomers(fn func(id string, c *Customer) error) error {
+	ids := make([]string, 0, len(t.custDirty))
+	for id := range t.custDirty {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if err := fn(id, t.cust[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ChangedIdentifiers calls fn, in key order, for every identifier this Txn
+// wrote.
+func (t *Txn) ChangedIdentifiers(fn func(key string, r *Identifier) error) error {
+	keys := make([]string, 0, len(t.idsDirty))
+	for k := range t.idsDirty {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := fn(k, t.ids[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

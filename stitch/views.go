@@ -27,17 +27,12 @@ type JourneyRow struct {
 // Journey calls fn for each event of a committed customer journey in
 // (ts, event_id) order.
 func (e *Engine) Journey(cust string, fn func(*JourneyRow) error) error {
-	var row JourneyRow
+	var prev *state.Entry
+	seq := 0
 	return e.store.Journey(cust, func(en *state.Entry) error {
-		prev := row
-		row = JourneyRow{
-			CustomerID: cust, Seq: prev.Seq + 1, EventID: en.EventID, TS: en.TS,
-			Channel: en.Channel, Type: en.Type, Stage: e.stageOf[en.Type], Props: en.Props,
-		}
-		if prev.Seq > 0 {
-			row.PrevChannel = prev.Channel
-			row.SecsSincePrev = float64(en.TS-prev.TS) / 1000
-		}
+		seq++
+		row := e.row(cust, seq, en, prev)
+		prev = en
 		return fn(&row)
 	})
 }

@@ -1,0 +1,78 @@
+package state
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestRowQueueAndVersions(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []uint64
+	for _, data := range []string{"one", "two", "three"} {
+		txn := s.Begin()
+		v := txn.Version()
+		if txn.Version() != v {
+			t.Fatal("Version changed within a Txn")
+		}
+		versions = append(versions, v)
+		txn.EnqueueRows([]byte(data))
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !(versions[0] < versions[1] && versions[1] < versions[2]) {
+		t.Fatalf("versions do not grow: %v", versions)
+	}
+	// A discarded batch takes back its bytes and leaves no rows.
+	txn := s.Begin()
+	txn.Version()
+	txn.EnqueueRows([]byte("discarded"))
+	txn.Discard()
+	if got := s.PendingRowBytes(); got != int64(len("onetwothree")) {
+		t.Fatalf("pending %d bytes, want %d", got, len("onetwothree"))
+	}
+	got, err := s.RowBatches(4) // "one" is 3 bytes: the limit is passed after "two"
+	if err != nil || len(got) != 2 || string(got[0].Data) != "one" || string(got[1].Data) != "two" {
+		t.Fatalf("RowBatches(4) = %v, %v", got, err)
+	}
+	if err := s.AckRows(got[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// After a restart: the rest is still there, and versions go on growing.
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.PendingRowBytes(); got != int64(len("twothree")) {
+		t.Fatalf("pending after reopen %d, want %d", got, len("twothree"))
+	}
+	got, err = s.RowBatches(1 << 20)
+	if err != nil || len(got) != 2 || string(got[0].Data) != "two" || string(got[1].Data) != "three" {
+		t.Fatalf("RowBatches after reopen = %v, %v", got, err)
+	}
+	txn = s.Begin()
+	if v := txn.Version(); v <= versions[2] {
+		t.Fatalf("version after reopen %d, not above %d", v, versions[2])
+	}
+	txn.Discard()
+	if err := s.AckRows(got); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.PendingRowBytes(); got != 0 {
+		t.Fatalf("pending after acking all: %d", got)
+	}
+	if got, err := s.RowBatches(1 << 20); err != nil || len(got) != 0 {
+		t.Fatalf("rows left after acking all: %d, %v", len(got), err)
+	}
+	if err := s.AckRows(nil); err != nil {
+		t.Fatal(errors.New("acking nothing must be harmless"))
+	}
+}
