@@ -3,14 +3,17 @@ package pipeline
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/omnistitch/omnistitch/bench/gen"
+	"github.com/omnistitch/omnistitch/internal/chtest"
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/pipeline/source"
+	chsink "github.com/omnistitch/omnistitch/sinks/clickhouse"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 )
@@ -22,7 +25,17 @@ import (
 // commits it (Pebble on disk, fsync per batch) and sends its dead letters.
 // The figure is records consumed per second, from start to the last record
 // applied.
-func BenchmarkServiceThroughKafka(b *testing.B) {
+func BenchmarkServiceThroughKafka(b *testing.B) { benchService(b, "") }
+
+// BenchmarkServiceIntoClickHouse is the same with the ClickHouse sink: the
+// figure is records per second from start until every record is applied
+// and every row it produced is written to ClickHouse (the test server).
+func BenchmarkServiceIntoClickHouse(b *testing.B) {
+	addr, db := chtest.Database(b)
+	benchService(b, addr+"/"+db)
+}
+
+func benchService(b *testing.B, ch string) {
 	const people = 10000
 	recs := gen.All(gen.Options{Seed: 1, Customers: people})
 	topics := []string{eventsTopic, deadTopic}
@@ -68,17 +81,40 @@ func BenchmarkServiceThroughKafka(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc, err := New(Options{Brokers: br.Addrs(), Group: "bench", Decoders: decoders,
-			DeadLetterTopic: deadTopic, MaxPollRecords: cfg.Kafka.MaxPollRecords}, eng, store)
+		o := Options{Brokers: br.Addrs(), Group: "bench", Decoders: decoders,
+			DeadLetterTopic: deadTopic, MaxPollRecords: cfg.Kafka.MaxPollRecords}
+		var w *chsink.Writer
+		if ch != "" {
+			cfg.ClickHouse.Addr, cfg.ClickHouse.Database, _ = strings.Cut(ch, "/")
+			w = chsink.NewWriter(store, chsink.WriterOptions{Connect: chsink.Connector(&cfg.ClickHouse, nil),
+				Database: cfg.ClickHouse.Database, BatchRows: cfg.ClickHouse.BatchRows,
+				FlushInterval: time.Duration(cfg.ClickHouse.FlushIntervalMS) * time.Millisecond})
+			o.Stage = chsink.Stage(eng)
+			o.Staged = func() {
+				if store.PendingRowBytes() >= 16<<20 {
+					w.Poke()
+				}
+			}
+		}
+		svc, err := New(o, eng, store)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
+		wdone := make(chan struct{})
 		b.StartTimer()
 		start := time.Now()
 		go func() { done <- svc.Run(ctx) }()
-		for svc.Stats().Records < int64(len(batch)) {
+		if w != nil {
+			go func() {
+				defer close(wdone)
+				w.Run(ctx)
+			}()
+		} else {
+			close(wdone)
+		}
+		for svc.Stats().Records < int64(len(batch)) || store.PendingRowBytes() > 0 {
 			time.Sleep(time.Millisecond)
 		}
 		took := time.Since(start)
@@ -86,6 +122,10 @@ func BenchmarkServiceThroughKafka(b *testing.B) {
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatal(err)
+		}
+		<-wdone
+		if w != nil {
+			w.Close()
 		}
 		store.Close()
 		br.Close()

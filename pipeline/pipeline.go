@@ -50,6 +50,16 @@ type Options struct {
 	// SendInterval is how often the outbox is checked when nothing wakes
 	// the sender; default 200ms.
 	SendInterval time.Duration
+
+	// Stage, if set, adds a sink's rows for each batch to the batch itself
+	// (see sinks/clickhouse.Stage), after the engine's changes and before
+	// the commit; Staged is called after each commit that may have added
+	// rows, to wake the sink.
+	Stage  func(*state.Txn, *stitch.Result) error
+	Staged func()
+	// Backlog, if set, reports that a sink is too far behind (its outbox
+	// over the configured cap): consumption pauses until it is not.
+	Backlog func() bool
 }
 
 // Stats count what a Service did since it started.
@@ -200,6 +210,9 @@ func (s *Service) consume(ctx context.Context) error {
 	var evs []event.Event
 	var srcs []*kgo.Record
 	for {
+		if !s.waitForSinks(ctx) {
+			return nil
+		}
 		fetches := s.cl.PollRecords(ctx, s.o.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			s.cl.AllowRebalance()
@@ -241,6 +254,9 @@ func (s *Service) consume(ctx context.Context) error {
 					t.SetOffset(p.Topic, p.Partition, p.Records[n-1].Offset+1)
 				}
 			})
+			if s.o.Stage != nil {
+				return s.o.Stage(t, res)
+			}
 			return nil
 		})
 		if err != nil {
@@ -253,7 +269,34 @@ func (s *Service) consume(ctx context.Context) error {
 		if len(bad) > 0 {
 			s.poke()
 		}
+		if s.o.Staged != nil {
+			s.o.Staged()
+		}
 	}
+}
+
+// waitForSinks holds consumption while a sink's outbox is over its cap: the
+// disk is the buffer during an outage, but not an unbounded one. Rebalances
+// are not blocked meanwhile (no poll is held). It returns false when ctx
+// ends.
+func (s *Service) waitForSinks(ctx context.Context) bool {
+	if s.o.Backlog == nil || !s.o.Backlog() {
+		return ctx.Err() == nil
+	}
+	s.log.Warn("an outbox is over its cap; consumption pauses until the sink catches up")
+	s.m.paused.Set(1)
+	defer s.m.paused.Set(0)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for s.o.Backlog() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	s.log.Info("consumption resumes")
+	return true
 }
 
 func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Message, took time.Duration) {

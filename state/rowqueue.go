@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -103,13 +104,20 @@ func (s *Store) openRows() error {
 	return s.loadVersion()
 }
 
+// A new store starts its versions at the wall clock in microseconds, far
+// above any count of batches: when a state directory is rebuilt from
+// scratch (replaying the topics into an existing ClickHouse database), its
+// rows win over those the old directory wrote.
 func (s *Store) loadVersion() error {
-	v, _, err := get(s.db, []byte{prefixMeta, metaVersion}, func(b []byte) (uint64, error) {
+	v, found, err := get(s.db, []byte{prefixMeta, metaVersion}, func(b []byte) (uint64, error) {
 		if len(b) != 8 {
 			return 0, ErrCorrupt
 		}
 		return binary.BigEndian.Uint64(b), nil
 	})
+	if err == nil && !found {
+		v = uint64(time.Now().UnixMicro())
+	}
 	s.version = v
 	return err
 }

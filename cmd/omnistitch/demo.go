@@ -24,6 +24,7 @@ import (
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/pipeline"
 	"github.com/omnistitch/omnistitch/pipeline/source"
+	chsink "github.com/omnistitch/omnistitch/sinks/clickhouse"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 	"github.com/omnistitch/omnistitch/stitch/offline"
@@ -35,14 +36,14 @@ import (
 func demoCmd() *cobra.Command {
 	var customers, port int
 	var seed uint64
-	var outDir string
+	var outDir, chAddr, chDB string
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the service on generated omnichannel traffic through an embedded broker, and show the result",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), demoOptions{customers, seed, outDir, port, keep})
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), demoOptions{customers, seed, outDir, port, keep, chAddr, chDB})
 		},
 	}
 	cmd.Flags().IntVar(&customers, "customers", 2000, "real persons in the generated traffic")
@@ -50,6 +51,9 @@ func demoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&outDir, "out", "", "directory for events.jsonl, stitched.jsonl and the state (default: a new temporary directory)")
 	cmd.Flags().IntVar(&port, "port", 0, "port of the embedded broker (default: a free one)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the broker running after the summary, until Ctrl-C (to look at it with kcat)")
+	def := config.Default().ClickHouse
+	cmd.Flags().StringVar(&chAddr, "clickhouse", def.Addr, `ClickHouse native host:port to write to, "" for none`)
+	cmd.Flags().StringVar(&chDB, "database", def.Database, "ClickHouse database of the demo; emptied first")
 	return cmd
 }
 
@@ -59,6 +63,8 @@ type demoOptions struct {
 	outDir    string
 	port      int
 	keep      bool
+	chAddr    string
+	chDB      string
 }
 
 func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
@@ -89,6 +95,10 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	}
 
 	cfg := config.Default()
+	cfg.ClickHouse.Addr, cfg.ClickHouse.Database = o.chAddr, o.chDB
+	if err := resetDemoDatabase(ctx, &cfg.ClickHouse); err != nil {
+		return err
+	}
 	topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}
 	for _, m := range source.Default() {
 		topics = append(topics, m.Topic())
@@ -122,8 +132,8 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		done <- serve(runCtx, cfg, slog.New(slog.DiscardHandler), func(s *pipeline.Service, e *stitch.Engine, st *state.Store) {
-			svc, eng, store = s, e, st
+		done <- serve(runCtx, cfg, slog.New(slog.DiscardHandler), func(r running) {
+			svc, eng, store = r.svc, r.eng, r.store
 			close(ready)
 		})
 	}()
@@ -133,7 +143,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 		return err
 	}
 	deadline := time.Now().Add(5 * time.Minute)
-	for st := svc.Stats(); st.Records < int64(len(recs)) || st.Sent < st.DeadLetters; st = svc.Stats() {
+	for st := svc.Stats(); st.Records < int64(len(recs)) || st.Sent < st.DeadLetters || (cfg.ClickHouse.Addr != "" && store.PendingRowBytes() > 0); st = svc.Stats() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
 			<-done
@@ -176,6 +186,11 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	fmt.Fprintf(w, "  stitching against the generator's truth: precision %.4f, recall %.4f, F1 %.4f\n\n", p, r, f1)
 	if sum.example != "" {
 		fmt.Fprintf(w, "One customer across channels (%s):\n%s\n", sum.exampleID, sum.example)
+	}
+	if cfg.ClickHouse.Addr != "" {
+		if err := showClickHouse(ctx, w, &cfg.ClickHouse); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(w, "The final state, one JSON object per line: %s\n", outPath)
 	fmt.Fprintf(w, "Try:\n")
@@ -275,4 +290,55 @@ func summarise(path string) (*summary, error) {
 		}
 	}
 	return s, sc.Err()
+}
+
+// resetDemoDatabase empties the demo's database, so that what it shows is
+// this run's alone, and says clearly when there is no ClickHouse to write to.
+func resetDemoDatabase(ctx context.Context, cfg *config.ClickHouse) error {
+	if cfg.Addr == "" {
+		return nil
+	}
+	conn, err := chsink.Open(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("demo: no ClickHouse at %s (make demo starts one; --clickhouse \"\" runs without): %w", cfg.Addr, err)
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database)
+}
+
+// showClickHouse prints what landed in ClickHouse and queries to try.
+func showClickHouse(ctx context.Context, w io.Writer, cfg *config.ClickHouse) error {
+	conn, err := chsink.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	db := cfg.Database
+	var rows, customers, ids, merges uint64
+	for _, q := range []struct {
+		sql string
+		dst *uint64
+	}{
+		{"SELECT count() FROM " + db + ".journeys", &rows},
+		{"SELECT count() FROM " + db + ".profiles", &customers},
+		{"SELECT count() FROM " + db + ".identities", &ids},
+		{"SELECT count() FROM " + db + ".merges", &merges},
+	} {
+		if err := conn.QueryRow(ctx, q.sql).Scan(q.dst); err != nil {
+			return fmt.Errorf("demo: %s: %w", q.sql, err)
+		}
+	}
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	fmt.Fprintf(w, "In ClickHouse at %s, database %s: %d journey rows, %d profiles, %d identifiers, %d merges.\n", cfg.Addr, db, rows, customers, ids, merges)
+	fmt.Fprintf(w, "Try (clickhouse-client --host %s --port %s --query '…'):\n", host, port)
+	for _, q := range []string{
+		"SELECT channel, type, count() AS n FROM " + db + ".journeys GROUP BY channel, type ORDER BY n DESC LIMIT 10",
+		"SELECT prev_channel, channel, count() AS n FROM " + db + ".journeys WHERE prev_channel != '' AND prev_channel != channel GROUP BY prev_channel, channel ORDER BY n DESC",
+		"SELECT customer_id, seq, event_time, channel, type, stage FROM " + db + ".journeys WHERE customer_id = (SELECT customer_id FROM " + db + ".profiles ORDER BY length(channels) DESC, events DESC LIMIT 1) ORDER BY seq",
+		"SELECT length(channels) AS channels_used, count() AS customers, round(avg(revenue), 2) AS avg_revenue FROM " + db + ".profiles GROUP BY channels_used ORDER BY channels_used",
+	} {
+		fmt.Fprintf(w, "  %s\n", q)
+	}
+	fmt.Fprintln(w)
+	return nil
 }

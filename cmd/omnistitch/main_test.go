@@ -13,15 +13,14 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/omnistitch/omnistitch/internal/chtest"
 	"github.com/omnistitch/omnistitch/pipeline"
-	"github.com/omnistitch/omnistitch/state"
-	"github.com/omnistitch/omnistitch/stitch"
 )
 
 func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	root := &cobra.Command{Use: "omnistitch", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(stitchCmd(), demoCmd(), versionCmd())
+	root.AddCommand(stitchCmd(), demoCmd(), migrateCmd(), versionCmd())
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
@@ -88,14 +87,28 @@ func TestVersionAndDemo(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "omnistitch ") {
 		t.Fatalf("version: %q %v", out, err)
 	}
-	out, _, err = execute(t, "demo", "--customers", "40", "--out", t.TempDir())
+	addr, db := chtest.Database(t)
+	out, _, err = execute(t, "demo", "--customers", "40", "--out", t.TempDir(), "--clickhouse", addr, "--database", db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"40 customers (the traffic has 40 real people)", "F1 1.0000", "One customer across channels"} {
+	for _, want := range []string{"40 customers (the traffic has 40 real people)", "F1 1.0000", "One customer across channels",
+		"In ClickHouse at " + addr + ", database " + db + ": ", " 40 profiles"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	addr, db := chtest.Database(t)
+	out, _, err := execute(t, "migrate", "--clickhouse", addr, "--database", db)
+	if err != nil || !strings.Contains(out, "applied migrations [1]") {
+		t.Fatalf("first migrate: %q %v", out, err)
+	}
+	out, _, err = execute(t, "migrate", "--clickhouse", addr, "--database", db)
+	if err != nil || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate: %q %v", out, err)
 	}
 }
 
@@ -116,7 +129,7 @@ func TestNewSourceNeedsOnlyAYAMLFile(t *testing.T) {
 	}
 	kiosk := strings.Replace(strings.Replace(string(store), "\nname: store", "\nname: kiosk", 1), "\ntopic: omni.store", "\ntopic: omni.kiosk", 1)
 	os.WriteFile(filepath.Join(srcDir, "kiosk.yaml"), []byte(kiosk), 0o644)
-	os.WriteFile(filepath.Join(dir, "omnistitch.yaml"), []byte("sources_dir: sources\nhttp:\n  addr: \"\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "omnistitch.yaml"), []byte("sources_dir: sources\nhttp:\n  addr: \"\"\nclickhouse:\n  addr: \"\"\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "identity.yaml"), []byte("{}\n"), 0o644)
 	cfg, err := loadConfig(filepath.Join(dir, "omnistitch.yaml"))
 	if err != nil {
@@ -140,7 +153,7 @@ func TestNewSourceNeedsOnlyAYAMLFile(t *testing.T) {
 	svcs := make(chan *pipeline.Service, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(s *pipeline.Service, _ *stitch.Engine, _ *state.Store) { svcs <- s })
+		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(r running) { svcs <- r.svc })
 	}()
 	var svc *pipeline.Service
 	select {

@@ -21,19 +21,21 @@ import (
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/internal/httpapi"
 	"github.com/omnistitch/omnistitch/pipeline"
+	chsink "github.com/omnistitch/omnistitch/sinks/clickhouse"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 )
 
 func runCmd() *cobra.Command {
-	var cfgPath, brokers, stateDir, group, httpAddr string
+	var cfgPath, brokers, stateDir, group, httpAddr, chAddr string
 	cmd := &cobra.Command{
 		Use:   "run [--config FILE]",
-		Short: "Run the service: consume events from Kafka, stitch them, send dead letters",
+		Short: "Run the service: consume events from Kafka, stitch them, write ClickHouse, send dead letters",
 		Long: `Consumes the raw source topics (omni.web, omni.store, omni.callcentre, omni.email, mapped by
 configs/sources/*.yaml) and canonical events (omni.events) in a consumer group, applies every poll
-as one atomic batch to the state store (offsets included), and sends bad records to the
-dead-letter topic. Stops cleanly on SIGINT or SIGTERM: the batch in hand is finished,
+as one atomic batch to the state store (offsets and outbox included), writes journeys, profiles
+and the identity map to ClickHouse (migrating its schema first), and sends bad records to the
+dead-letter topic. While ClickHouse is away, rows wait in the outbox on disk. Stops cleanly on SIGINT or SIGTERM: the batch in hand is finished,
 the outbox is sent (for up to 10 s) and the group is left.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,6 +55,9 @@ the outbox is sent (for up to 10 s) and the group is left.`,
 			if cmd.Flags().Changed("http-addr") {
 				cfg.HTTP.Addr = httpAddr
 			}
+			if cmd.Flags().Changed("clickhouse") {
+				cfg.ClickHouse.Addr = chAddr
+			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -63,13 +68,30 @@ the outbox is sent (for up to 10 s) and the group is left.`,
 	cmd.Flags().StringVar(&brokers, "brokers", "", "Kafka seed brokers, host:port,… (overrides kafka.brokers)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (overrides state.dir)")
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (overrides kafka.group)")
+	cmd.Flags().StringVar(&chAddr, "clickhouse", "", `ClickHouse native host:port, "" to run without (overrides clickhouse.addr)`)
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", `HTTP listener host:port, "" to disable (overrides http.addr)`)
 	return cmd
 }
 
+// running is the service's parts, for the demo to watch.
+type running struct {
+	svc    *pipeline.Service
+	eng    *stitch.Engine
+	store  *state.Store
+	writer *chsink.Writer // nil without ClickHouse
+}
+
+// The writer is woken before its interval once this much waits, so that
+// under load rows go out in full INSERTs as fast as they come.
+const pokeBytes = 16 << 20
+
+// logAttrsOf keeps server messages (which may quote row values) out of
+// the log; see chsink.LogAttrs.
+func logAttrsOf(err error) []any { return chsink.LogAttrs(err) }
+
 // serve runs the service until ctx ends. started, if set, receives the
 // running service so that the demo can watch its progress.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(*pipeline.Service, *stitch.Engine, *state.Store)) error {
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(running)) error {
 	store, err := state.Open(cfg.State.Dir, state.Options{
 		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, Sync: true})
 	if err != nil {
@@ -92,7 +114,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		store.Close()
 		return err
 	}
-	svc, err := pipeline.New(pipeline.Options{
+	popts := pipeline.Options{
 		Brokers:         cfg.Kafka.Brokers,
 		Group:           cfg.Kafka.Group,
 		Decoders:        decoders,
@@ -101,7 +123,28 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		Logger:          log,
 		Registerer:      reg,
 		ClientOpts:      secure,
-	}, eng, store)
+	}
+	var writer *chsink.Writer
+	if ch := &cfg.ClickHouse; ch.Addr != "" {
+		// Connecting and migrating happen in the writer, retried, so that
+		// the service runs (and its outbox grows) while ClickHouse is away.
+		writer = chsink.NewWriter(store, chsink.WriterOptions{
+			Connect:       chsink.Connector(ch, log),
+			Database:      ch.Database,
+			BatchRows:     ch.BatchRows,
+			FlushInterval: time.Duration(ch.FlushIntervalMS) * time.Millisecond,
+			Logger:        log,
+			Registerer:    reg,
+		})
+		popts.Stage = chsink.Stage(eng)
+		popts.Staged = func() {
+			if store.PendingRowBytes() >= pokeBytes {
+				writer.Poke()
+			}
+		}
+		popts.Backlog = func() bool { return store.PendingRowBytes() > int64(ch.OutboxCapBytes) }
+	}
+	svc, err := pipeline.New(popts, eng, store)
 	if err != nil {
 		store.Close()
 		return err
@@ -132,10 +175,33 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	slices.Sort(topics)
 	log.Info("omnistitch running", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group,
 		"topics", strings.Join(topics, ","), "state", cfg.State.Dir)
+	writeCtx, stopWriting := context.WithCancel(context.Background())
+	writeDone := make(chan struct{})
+	if writer != nil {
+		log.Info("writing to clickhouse", "addr", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
+		go func() {
+			defer close(writeDone)
+			writer.Run(writeCtx)
+		}()
+	} else {
+		close(writeDone)
+	}
 	if started != nil {
-		started(svc, eng, store)
+		started(running{svc, eng, store, writer})
 	}
 	runErr := svc.Run(ctx)
+	stopWriting()
+	<-writeDone
+	if writer != nil {
+		// What the last batches staged goes out now if ClickHouse is
+		// there; otherwise it waits in the outbox for the next start.
+		drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := writer.Drain(drain); err != nil {
+			log.Warn("rows left in the outbox at shutdown; they are written at the next start", logAttrsOf(err)...)
+		}
+		cancel()
+		writer.Close()
+	}
 	if srv != nil {
 		// Lookups read the store: stop serving them before it closes.
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,0 +1,326 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+)
+
+// Stage returns the hook that puts a batch's rows into the row outbox, in
+// the same atomic batch as the state it describes. The pipeline calls it
+// from Engine.ApplyWith's hook.
+func Stage(eng *stitch.Engine) func(*state.Txn, *stitch.Result) error {
+	var buf []byte
+	return func(t *state.Txn, res *stitch.Result) error {
+		ch, err := eng.Changes(t)
+		if err != nil {
+			return err
+		}
+		if len(ch.Journeys)+len(ch.Removed)+len(ch.Customers)+len(ch.Gone)+len(ch.Identifiers)+len(res.Merges)+len(res.Conflicts) == 0 {
+			return nil
+		}
+		buf = Encode(buf[:0], t.Version(), ch, res)
+		t.EnqueueRows(buf) // copied into the batch
+		return nil
+	}
+}
+
+// WriterOptions configure a Writer.
+type WriterOptions struct {
+	// Connect opens a connection with the schema in place; the writer
+	// calls it again, with backoff, until it succeeds and after a write
+	// fails, so that the service starts and goes on while ClickHouse is
+	// away. See Connector.
+	Connect       func(context.Context) (driver.Conn, error)
+	Database      string
+	BatchRows     int           // rows per INSERT round at most; default 100000
+	FlushInterval time.Duration // how long rows may wait for a fuller INSERT; default 1s
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer // nil: no metrics
+}
+
+// Writer drains the row outbox into ClickHouse. Every row carries its
+// batch's version and the tables keep the highest version per key, so
+// writing a batch twice (after a failed acknowledgement or a crash) is
+// harmless; a batch leaves the outbox only once all its rows are written.
+type Writer struct {
+	conn  driver.Conn // nil until connected; owned by the writing goroutine
+	store *state.Store
+	o     WriterOptions
+	log   *slog.Logger
+	m     *writerMetrics
+	wake  chan struct{}
+
+	mu struct {
+		sync.Mutex
+		stats WriterStats
+	}
+}
+
+// WriterStats count what a Writer did.
+type WriterStats struct {
+	Rows    int64 // rows written, over all tables
+	Inserts int64 // INSERT rounds that succeeded
+	Errors  int64 // rounds that failed and were retried
+}
+
+// Connector connects with Open and migrates the schema: what a Writer
+// needs before its first write.
+func Connector(cfg *config.ClickHouse, log *slog.Logger) func(context.Context) (driver.Conn, error) {
+	return func(ctx context.Context) (driver.Conn, error) {
+		conn, err := Open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		applied, err := Migrate(ctx, conn, cfg.Database)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if log != nil && len(applied) > 0 {
+			log.Info("clickhouse schema migrated", "database", cfg.Database, "versions", fmt.Sprint(applied))
+		}
+		return conn, nil
+	}
+}
+
+// NewWriter makes a Writer of the row outbox of store.
+func NewWriter(store *state.Store, o WriterOptions) *Writer {
+	if o.BatchRows <= 0 {
+		o.BatchRows = 100000
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Writer{store: store, o: o, log: o.Logger, m: newWriterMetrics(o.Registerer, store), wake: make(chan struct{}, 1)}
+}
+
+// Stats returns a snapshot of the counters.
+func (w *Writer) Stats() WriterStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.stats
+}
+
+// Poke asks for a write now rather than at the next interval.
+func (w *Writer) Poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes until ctx ends, retrying with backoff while ClickHouse is
+// unreachable: the outbox on disk is the buffer meanwhile.
+func (w *Writer) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	tick := time.NewTicker(w.o.FlushInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		_, full, err := w.WriteOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				w.log.Warn("writing to ClickHouse failed; rows wait in the outbox and writes are retried", LogAttrs(err)...)
+			}
+			failing = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		case err == nil && failing:
+			w.log.Info("writing to ClickHouse again", "pending_bytes", w.store.PendingRowBytes())
+			failing = false
+		}
+		backoff = 100 * time.Millisecond
+		if full {
+			continue // more is waiting than one round takes
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-w.wake:
+		}
+	}
+}
+
+// Drain writes until the outbox is empty or ctx ends.
+func (w *Writer) Drain(ctx context.Context) error {
+	for {
+		n, _, err := w.WriteOnce(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// readBytes bounds how much of the outbox one round reads before decoding;
+// rows average well under 1 KiB, so this rarely ends a round early.
+const readBytes = 64 << 20
+
+// WriteOnce writes one round: the oldest row batches, up to BatchRows rows
+// (at least one batch), then removes them from the outbox. full reports
+// that the round stopped at the row limit, so more may be waiting.
+func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error) {
+	batches, err := w.store.RowBatches(readBytes)
+	if err != nil || len(batches) == 0 {
+		return 0, false, err
+	}
+	if w.conn == nil {
+		if w.conn, err = w.o.Connect(ctx); err != nil {
+			w.conn = nil
+			w.fail()
+			return 0, false, err
+		}
+	}
+	var cols columns
+	taken, read := 0, 0
+	for _, b := range batches {
+		read += len(b.Data)
+		if taken > 0 && cols.rows() >= w.o.BatchRows {
+			full = true
+			break
+		}
+		if err := cols.decode(b.Data); err != nil {
+			// The outbox is written by this program in the same batch as
+			// the state; a record it cannot read means a damaged store,
+			// which must not be skipped silently.
+			return 0, false, fmt.Errorf("row batch %d: %w", b.Seq, err)
+		}
+		taken++
+	}
+	full = full || read >= readBytes
+	began := time.Now()
+	if err := w.insert(ctx, &cols); err != nil {
+		// A fresh connection for the retry: the old one may be broken in
+		// ways the pool does not notice.
+		w.conn.Close()
+		w.conn = nil
+		w.fail()
+		return 0, false, err
+	}
+	w.m.insertSeconds.Observe(time.Since(began).Seconds())
+	if err := w.store.AckRows(batches[:taken]); err != nil {
+		return 0, false, err
+	}
+	rows = cols.rows()
+	w.mu.Lock()
+	w.mu.stats.Rows += int64(rows)
+	w.mu.stats.Inserts++
+	w.mu.Unlock()
+	return rows, full, nil
+}
+
+func (w *Writer) fail() {
+	w.m.errors.Inc()
+	w.mu.Lock()
+	w.mu.stats.Errors++
+	w.mu.Unlock()
+}
+
+// Close closes the connection. Call it after Run and Drain have returned.
+func (w *Writer) Close() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
+	}
+}
+
+// insert sends every table's rows. A failure part-way leaves some tables
+// written; the retry writes them again at the same versions, which the
+// tables absorb.
+func (w *Writer) insert(ctx context.Context, c *columns) error {
+	j, p, id, m, x := &c.journeys, &c.profiles, &c.identities, &c.merges, &c.conflicts
+	for _, t := range []struct {
+		table string
+		n     int
+		cols  []any
+	}{
+		{JourneyTable, len(j.customerID), []any{j.customerID, j.eventID, j.seq, j.eventTime, j.tsMS, j.channel, j.typ, j.stage, j.prevChan, j.secsSincePrev, j.props, j.version, j.deleted}},
+		{ProfileTable, len(p.customerID), []any{p.customerID, p.ids, p.firstSeen, p.lastSeen, p.events, p.channels, p.stage, p.purchases, p.revenue, p.segments, p.updatedAt, p.version, p.deleted}},
+		{IdentityTable, len(id.idType), []any{id.idType, id.idValue, id.customerID, id.version, id.deleted}},
+		{MergeTable, len(m.absorbed), []any{m.absorbed, m.survivor, m.via, m.mergedAt, m.eventID, m.version, m.deleted}},
+		{ConflictTable, len(x.eventID), []any{x.customerID, x.idType, x.idValue, x.reason, x.at, x.eventID, x.version, x.deleted}},
+	} {
+		if t.n == 0 {
+			continue
+		}
+		if err := w.send(ctx, t.table, t.cols); err != nil {
+			return fmt.Errorf("clickhouse: insert into %s: %w", t.table, err)
+		}
+		w.m.rows.WithLabelValues(t.table).Add(float64(t.n))
+	}
+	return nil
+}
+
+func (w *Writer) send(ctx context.Context, table string, cols []any) error {
+	b, err := w.conn.PrepareBatch(ctx, InsertStatement(w.o.Database, table))
+	if err != nil {
+		return err
+	}
+	for i, col := range cols {
+		if err := b.Column(i).Append(col); err != nil {
+			b.Abort()
+			return err
+		}
+	}
+	return b.Send()
+}
+
+// LogAttrs gives the log attributes of a write error without the server's
+// message text, which may quote row values (personal data): a server
+// exception is logged by code and name only.
+func LogAttrs(err error) []any {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return []any{"code", ex.Code, "exception", ex.Name}
+	}
+	return []any{"err", err}
+}
+
+type writerMetrics struct {
+	rows          *prometheus.CounterVec
+	errors        prometheus.Counter
+	insertSeconds prometheus.Histogram
+}
+
+func newWriterMetrics(reg prometheus.Registerer, store *state.Store) *writerMetrics {
+	m := &writerMetrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnistitch_clickhouse_rows_written_total", Help: "Rows written to ClickHouse, by base table.",
+		}, []string{"table"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_clickhouse_write_errors_total", Help: "ClickHouse write rounds that failed and were retried.",
+		}),
+		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "omnistitch_clickhouse_insert_seconds", Help: "Time to write one round of rows to ClickHouse.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rows, m.errors, m.insertSeconds,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "omnistitch_clickhouse_outbox_bytes", Help: "Bytes of rows in the outbox waiting for ClickHouse.",
+			}, func() float64 { return float64(store.PendingRowBytes()) }))
+	}
+	return m
+}
