@@ -44,6 +44,7 @@ func benchService(b *testing.B, ch string) {
 	}
 	var total float64
 	var elapsed time.Duration
+	var rowsWritten int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		br, err := StartBroker(0, 4, topics...)
@@ -69,7 +70,7 @@ func benchService(b *testing.B, ch string) {
 
 		cfg := config.Default()
 		store, err := state.Open(b.TempDir(), state.Options{CustomerCache: cfg.State.CustomerCache,
-			IdentifierCache: cfg.State.IdentifierCache, Sync: true})
+			IdentifierCache: cfg.State.IdentifierCache, BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20, Sync: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -125,6 +126,7 @@ func benchService(b *testing.B, ch string) {
 		}
 		<-wdone
 		if w != nil {
+			rowsWritten += w.Stats().Rows
 			w.Close()
 		}
 		store.Close()
@@ -134,5 +136,8 @@ func benchService(b *testing.B, ch string) {
 		b.StartTimer()
 	}
 	b.ReportMetric(total/elapsed.Seconds(), "records/s")
+	if ch != "" {
+		b.ReportMetric(float64(rowsWritten)/total, "rows/record")
+	}
 	b.ReportMetric(0, "ns/op")
 }

@@ -19,8 +19,12 @@ type Customer struct {
 	Stage     string // stage of the latest staged event
 	StageTS   int64  // its time, so that late events only move the stage forward in event time
 	StageEID  string // its event id, the tie-breaker at equal times
-	Channels  []string
-	IDs       []string // "type:value", sorted
+	// The journey's last event (by time, then event id), so that rows for
+	// events appended after it need no read of the journey. LastChannel
+	// is "" when unknown (records written before it was kept).
+	LastEID, LastChannel string
+	Channels             []string
+	IDs                  []string // "type:value", sorted
 }
 
 // Identifier is the stored state of one normalised identifier.
@@ -198,7 +202,7 @@ func (c *Customer) appendTo(b []byte) []byte {
 	e := enc(append(b, recordVersion))
 	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
 	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
-	return e
+	return e.str(c.LastEID).str(c.LastChannel)
 }
 
 func decodeCustomer(b []byte) (*Customer, error) {
@@ -207,6 +211,9 @@ func decodeCustomer(b []byte) (*Customer, error) {
 	c := &Customer{ID: d.str(), Origin: d.str(), FirstSeen: d.i64(), LastSeen: d.i64(), Events: d.i64(),
 		Purchases: d.i64(), Revenue: d.f64(), Stage: d.str(), StageTS: d.i64(), StageEID: d.str(),
 		Channels: d.strs(), IDs: d.strs()}
+	if len(d.b) > 0 { // absent from records written before these fields
+		c.LastEID, c.LastChannel = d.str(), d.str()
+	}
 	return c, d.done()
 }
 

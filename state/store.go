@@ -22,7 +22,7 @@ import (
 type Options struct {
 	CustomerCache   int   // decoded customers kept in memory; 0 disables the cache
 	IdentifierCache int   // decoded identifiers kept in memory; 0 disables the cache
-	BlockCacheBytes int64 // Pebble block cache; default 64 MiB
+	BlockCacheBytes int64 // Pebble block cache; default 256 MiB
 	// Sync makes Commit wait for the write-ahead log to reach the disk.
 	// Without it a process crash loses nothing, a power cut may lose the
 	// last commits.
@@ -64,7 +64,7 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	if o.BlockCacheBytes <= 0 {
-		o.BlockCacheBytes = 64 << 20
+		o.BlockCacheBytes = 256 << 20
 	}
 	cache := pebble.NewCache(o.BlockCacheBytes)
 	defer cache.Unref()

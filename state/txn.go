@@ -42,6 +42,11 @@ type Txn struct {
 	ops   []op
 	arena []byte
 
+	// What each customer's journey ended with before this Txn, taken when
+	// the customer is first read, for AppendedTail.
+	orig map[string]journeyEnd
+	jit  *pebble.Iterator // see journeyIter
+
 	version  uint64 // row version of this batch; 0 until asked for
 	rowBytes int64  // row outbox bytes enqueued, taken back on Discard
 }
@@ -80,7 +85,18 @@ func (s *Store) Begin() *Txn {
 		idsDirty:  make(map[string]struct{}),
 		seen:      make(map[string]struct{}),
 		journeys:  make(map[string][]int),
+		orig:      make(map[string]journeyEnd),
 	}
+}
+
+type journeyEnd struct {
+	events           int64
+	lastTS           int64
+	lastEID, lastChn string
+}
+
+func (t *Txn) noteOrig(c *Customer) {
+	t.orig[c.ID] = journeyEnd{events: c.Events, lastTS: c.LastSeen, lastEID: c.LastEID, lastChn: c.LastChannel}
 }
 
 // lookupKey builds a key in the Txn's scratch buffer; valid until the next
@@ -98,6 +114,7 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 	if t.s.customers != nil {
 		if c, ok := t.s.customers.Get(id); ok {
 			t.cust[id] = c
+			t.noteOrig(c)
 			return c, nil
 		}
 	}
@@ -106,6 +123,7 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 		return nil, err
 	}
 	t.cust[id] = c
+	t.noteOrig(c)
 	t.custUncached = append(t.custUncached, id)
 	return c, nil
 }
@@ -271,6 +289,7 @@ func (t *Txn) AddConflict(c *Conflict) error {
 
 // Commit writes every change atomically.
 func (t *Txn) Commit() error {
+	t.closeIter()
 	buf := t.scratch
 	for id := range t.custDirty {
 		c := t.cust[id]
@@ -346,6 +365,7 @@ func (t *Txn) fail(err error) error {
 // Discard drops every change. Records handed out by this Txn may have been
 // changed in place, so the caches are purged.
 func (t *Txn) Discard() {
+	t.closeIter()
 	if t.b != nil {
 		t.b.Close()
 		t.b = nil
@@ -434,13 +454,12 @@ func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (
 		}
 	}
 	if live != length {
-		p := journeyPrefix(cust)
-		it, err := t.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+		it, err := t.journeyIter()
 		if err != nil {
 			return nil, nil, err
 		}
-		defer it.Close()
-		for valid := it.SeekLT(from); valid; valid = it.Prev() {
+		p := journeyPrefix(cust)
+		for valid := it.SeekLT(from); valid && bytes.HasPrefix(it.Key(), p); valid = it.Prev() {
 			if _, changed := ov[string(it.Key())]; changed {
 				continue
 			}
@@ -451,7 +470,7 @@ func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (
 			}
 			break
 		}
-		for valid := it.SeekGE(from); valid; valid = it.Next() {
+		for valid := it.SeekGE(from); valid && bytes.HasPrefix(it.Key(), p); valid = it.Next() {
 			if _, changed := ov[string(it.Key())]; changed {
 				continue
 			}
@@ -503,4 +522,67 @@ func (t *Txn) ChangedIdentifiers(fn func(key string, r *Identifier) error) error
 		}
 	}
 	return nil
+}
+
+// journeyIter is one iterator over the committed journeys for the whole
+// Txn: creating one per customer costs more than the seeks it serves.
+func (t *Txn) journeyIter() (*pebble.Iterator, error) {
+	if t.jit == nil {
+		it, err := t.s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixJourney}, UpperBound: []byte{prefixJourney + 1}})
+		if err != nil {
+			return nil, err
+		}
+		t.jit = it
+	}
+	return t.jit, nil
+}
+
+func (t *Txn) closeIter() {
+	if t.jit != nil {
+		t.jit.Close()
+		t.jit = nil
+	}
+}
+
+// AppendedTail is JourneyTail without reading the store, for the common
+// case: when everything this Txn did to the customer's journey is adding
+// events after its last one before the Txn, it returns that last event
+// (only its time, id and channel; nil for an empty journey), the events
+// added in order, and the journey's length before them. ok is false when
+// the case does not apply.
+func (t *Txn) AppendedTail(cust string) (prev *Entry, tail []*Entry, before int64, ok bool) {
+	o, loaded := t.orig[cust]
+	if !loaded || (o.events > 0 && o.lastChn == "") {
+		return nil, nil, 0, false
+	}
+	var last []byte
+	if o.events > 0 {
+		last = appendJourneyKey(nil, cust, o.lastTS, o.lastEID)
+		prev = &Entry{EventID: o.lastEID, TS: o.lastTS, Channel: o.lastChn}
+	}
+	written := t.journeys[cust]
+	idx := make([]int, 0, len(written))
+	for _, i := range written {
+		op := &t.ops[i]
+		if op.del || (last != nil && bytes.Compare(t.opKey(op), last) <= 0) {
+			return nil, nil, 0, false
+		}
+		idx = append(idx, i)
+	}
+	// The same event put twice keeps its last write; sorting by key, then
+	// by write order, puts that one last among equals.
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := bytes.Compare(t.opKey(&t.ops[a]), t.opKey(&t.ops[b])); c != 0 {
+			return c
+		}
+		return a - b
+	})
+	tail = make([]*Entry, 0, len(idx))
+	for n, i := range idx {
+		if n+1 < len(idx) && bytes.Equal(t.opKey(&t.ops[i]), t.opKey(&t.ops[idx[n+1]])) {
+			continue
+		}
+		tail = append(tail, t.ops[i].en)
+	}
+	return prev, tail, o.events, true
 }

@@ -88,7 +88,7 @@ func benchApply(b *testing.B, events int, run func(*stitch.Engine)) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		store, err := state.Open(b.TempDir(), state.Options{
-			CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache})
+			CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20})
 		if err != nil {
 			b.Fatal(err)
 		}

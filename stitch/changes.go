@@ -57,9 +57,11 @@ func (e *Engine) Changes(t *state.Txn) (*Changes, error) {
 		if c != nil {
 			length = c.Events
 		}
-		prev, tail, err := t.JourneyTail(jc.Customer, jc.FromTS, jc.FromEventID, length)
-		if err != nil {
-			return nil, err
+		prev, tail, before, ok := t.AppendedTail(jc.Customer)
+		if !ok || before+int64(len(tail)) != length {
+			if prev, tail, err = t.JourneyTail(jc.Customer, jc.FromTS, jc.FromEventID, length); err != nil {
+				return nil, err
+			}
 		}
 		if int64(len(tail)) > length {
 			return nil, fmt.Errorf("stitch: customer %s has %d events in its journey from the change on, more than its profile's %d", jc.Customer, len(tail), length)

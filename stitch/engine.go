@@ -393,7 +393,11 @@ func (a *applier) moveJourney(from, to string, keep func(*state.Entry) bool) err
 func (e *Engine) addEvent(c *state.Customer, en *state.Entry) {
 	if c.Events == 0 {
 		c.FirstSeen, c.LastSeen = en.TS, en.TS
+		c.LastEID, c.LastChannel = en.EventID, en.Channel
 	} else {
+		if c.LastChannel != "" && laterThan(en.TS, en.EventID, c.LastSeen, c.LastEID) {
+			c.LastEID, c.LastChannel = en.EventID, en.Channel
+		}
 		c.FirstSeen = min(c.FirstSeen, en.TS)
 		c.LastSeen = max(c.LastSeen, en.TS)
 	}
@@ -412,6 +416,14 @@ func (e *Engine) addEvent(c *state.Customer, en *state.Entry) {
 // caller).
 func combine(s, gone *state.Customer) {
 	if gone.Events > 0 {
+		switch {
+		case s.Events == 0:
+			s.LastEID, s.LastChannel = gone.LastEID, gone.LastChannel
+		case s.LastChannel == "" || gone.LastChannel == "":
+			s.LastEID, s.LastChannel = "", "" // unknown stays unknown
+		case laterThan(gone.LastSeen, gone.LastEID, s.LastSeen, s.LastEID):
+			s.LastEID, s.LastChannel = gone.LastEID, gone.LastChannel
+		}
 		if s.Events == 0 {
 			s.FirstSeen, s.LastSeen = gone.FirstSeen, gone.LastSeen
 		} else {

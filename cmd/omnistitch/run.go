@@ -93,7 +93,7 @@ func logAttrsOf(err error) []any { return chsink.LogAttrs(err) }
 // running service so that the demo can watch its progress.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(running)) error {
 	store, err := state.Open(cfg.State.Dir, state.Options{
-		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, Sync: true})
+		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20, Sync: true})
 	if err != nil {
 		return err
 	}

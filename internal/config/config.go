@@ -43,6 +43,7 @@ type State struct {
 	Dir             string `yaml:"dir"`              // default "data/state"
 	CustomerCache   int    `yaml:"customer_cache"`   // decoded customer records kept in memory; default 100000; >= 0
 	IdentifierCache int    `yaml:"identifier_cache"` // decoded identifier records kept in memory; default 400000; >= 0
+	BlockCacheMB    int    `yaml:"block_cache_mb"`   // Pebble's cache of stored blocks, in MiB; default 256; 8..65536
 }
 
 // Input configures what the consumers accept.

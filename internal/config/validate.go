@@ -50,6 +50,9 @@ func validateState(c *Config) *problem {
 	if s.CustomerCache < 0 {
 		return mainProblem(fieldPath{"state", "customer_cache"}, "must be 0 or more (0 disables the cache), got %d", s.CustomerCache)
 	}
+	if s.BlockCacheMB < 8 || s.BlockCacheMB > 65536 {
+		return mainProblem(fieldPath{"state", "block_cache_mb"}, "must be between 8 and 65536 (MiB), got %d", s.BlockCacheMB)
+	}
 	if s.IdentifierCache < 0 {
 		return mainProblem(fieldPath{"state", "identifier_cache"}, "must be 0 or more (0 disables the cache), got %d", s.IdentifierCache)
 	}

@@ -67,6 +67,7 @@ func Run(o Options, inputs []Input, out io.Writer) (Stats, error) {
 	store, err := state.Open(dir, state.Options{
 		CustomerCache:   cfg.State.CustomerCache,
 		IdentifierCache: cfg.State.IdentifierCache,
+		BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20,
 	})
 	if err != nil {
 		return st, err
