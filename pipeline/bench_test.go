@@ -45,6 +45,7 @@ func benchService(b *testing.B, ch string) {
 	var total float64
 	var elapsed time.Duration
 	var rowsWritten int64
+	var consumed time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		br, err := StartBroker(0, 4, topics...)
@@ -115,7 +116,11 @@ func benchService(b *testing.B, ch string) {
 		} else {
 			close(wdone)
 		}
-		for svc.Stats().Records < int64(len(batch)) || store.PendingRowBytes() > 0 {
+		for svc.Stats().Records < int64(len(batch)) {
+			time.Sleep(time.Millisecond)
+		}
+		consumed += time.Since(start)
+		for store.PendingRowBytes() > 0 {
 			time.Sleep(time.Millisecond)
 		}
 		took := time.Since(start)
@@ -138,6 +143,7 @@ func benchService(b *testing.B, ch string) {
 	b.ReportMetric(total/elapsed.Seconds(), "records/s")
 	if ch != "" {
 		b.ReportMetric(float64(rowsWritten)/total, "rows/record")
+		b.ReportMetric(total/consumed.Seconds(), "consumed/s")
 	}
 	b.ReportMetric(0, "ns/op")
 }

@@ -458,8 +458,10 @@ func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (
 		if err != nil {
 			return nil, nil, err
 		}
+		// One seek: back to the event before from, then forward from it.
 		p := journeyPrefix(cust)
-		for valid := it.SeekLT(from); valid && bytes.HasPrefix(it.Key(), p); valid = it.Prev() {
+		valid := it.SeekLT(from)
+		for ; valid && bytes.HasPrefix(it.Key(), p); valid = it.Prev() {
 			if _, changed := ov[string(it.Key())]; changed {
 				continue
 			}
@@ -470,7 +472,15 @@ func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (
 			}
 			break
 		}
-		for valid := it.SeekGE(from); valid && bytes.HasPrefix(it.Key(), p); valid = it.Next() {
+		if valid && bytes.HasPrefix(it.Key(), p) {
+			valid = it.Next()
+		} else {
+			valid = it.SeekGE(from)
+		}
+		for ; valid && bytes.HasPrefix(it.Key(), p); valid = it.Next() {
+			if bytes.Compare(it.Key(), from) < 0 {
+				continue // changed keys skipped on the way back
+			}
 			if _, changed := ov[string(it.Key())]; changed {
 				continue
 			}

@@ -58,7 +58,7 @@ type Kafka struct {
 	Group           string   `yaml:"group"`            // consumer group; default "omnistitch"
 	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
 	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
-	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 10000; 1..1000000
+	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 50000; 1..1000000
 	TLS             TLS      `yaml:"tls"`
 	SASL            SASL     `yaml:"sasl"`
 }

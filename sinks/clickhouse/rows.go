@@ -61,13 +61,18 @@ func Encode(b []byte, version uint64, ch *stitch.Changes, res *stitch.Result) []
 }
 
 // columns hold rows decoded from the outbox, column by column as the
-// native protocol sends them.
+// native protocol sends them. Rows are coalesced: a later batch's row for a
+// key already held (a profile touched again, a journey row renumbered again)
+// replaces the earlier one, whose version is lower. What ClickHouse would
+// keep anyway is all it is sent, and under load that is far fewer rows.
 type columns struct {
 	journeys   journeyCols
 	profiles   profileCols
 	identities identityCols
 	merges     mergeCols
 	conflicts  conflictCols
+
+	jIdx, pIdx, iIdx map[string]int // key → row index, per coalesced table
 }
 
 type journeyCols struct {
@@ -80,6 +85,21 @@ type journeyCols struct {
 	props                         []string
 	version                       []uint64
 	deleted                       []uint8
+}
+
+// slot returns the row index for key, adding a row when the key is new.
+func (j *journeyCols) slot(idx map[string]int, key string) int {
+	if i, ok := idx[key]; ok {
+		return i
+	}
+	i := len(j.customerID)
+	idx[key] = i
+	j.customerID, j.eventID = append(j.customerID, ""), append(j.eventID, "")
+	j.seq, j.eventTime, j.tsMS = append(j.seq, 0), append(j.eventTime, time.Time{}), append(j.tsMS, 0)
+	j.channel, j.typ, j.stage, j.prevChan = append(j.channel, ""), append(j.typ, ""), append(j.stage, ""), append(j.prevChan, "")
+	j.secsSincePrev, j.props = append(j.secsSincePrev, 0), append(j.props, "")
+	j.version, j.deleted = append(j.version, 0), append(j.deleted, 0)
+	return i
 }
 
 type profileCols struct {
@@ -97,10 +117,35 @@ type profileCols struct {
 	deleted             []uint8
 }
 
+func (p *profileCols) slot(idx map[string]int, key string) int {
+	if i, ok := idx[key]; ok {
+		return i
+	}
+	i := len(p.customerID)
+	idx[key] = i
+	p.customerID, p.ids = append(p.customerID, ""), append(p.ids, nil)
+	p.firstSeen, p.lastSeen, p.events = append(p.firstSeen, time.Time{}), append(p.lastSeen, time.Time{}), append(p.events, 0)
+	p.channels, p.stage, p.purchases, p.revenue = append(p.channels, nil), append(p.stage, ""), append(p.purchases, 0), append(p.revenue, 0)
+	p.segments, p.updatedAt = append(p.segments, nil), append(p.updatedAt, time.Time{})
+	p.version, p.deleted = append(p.version, 0), append(p.deleted, 0)
+	return i
+}
+
 type identityCols struct {
 	idType, idValue, customerID []string
 	version                     []uint64
 	deleted                     []uint8
+}
+
+func (c *identityCols) slot(idx map[string]int, key string) int {
+	if i, ok := idx[key]; ok {
+		return i
+	}
+	i := len(c.idType)
+	idx[key] = i
+	c.idType, c.idValue, c.customerID = append(c.idType, ""), append(c.idValue, ""), append(c.customerID, "")
+	c.version, c.deleted = append(c.version, 0), append(c.deleted, 0)
+	return i
 }
 
 type mergeCols struct {
@@ -129,8 +174,12 @@ var errFormat = errors.New("clickhouse: corrupt row batch")
 
 var emptyProps = "{}"
 
-// decode appends the rows of one outbox record.
+// decode adds the rows of one outbox record. Records must come in outbox
+// order, so that a key's last row is its newest.
 func (c *columns) decode(b []byte) error {
+	if c.jIdx == nil {
+		c.jIdx, c.pIdx, c.iIdx = map[string]int{}, map[string]int{}, map[string]int{}
+	}
 	d := &dec{b: b}
 	if f := d.byte(); f != rowsFormat {
 		return fmt.Errorf("%w: format %d", errFormat, f)
@@ -138,85 +187,64 @@ func (c *columns) decode(b []byte) error {
 	v := d.uv()
 	j := &c.journeys
 	for n := d.count(); n > 0 && !d.err; n-- {
-		j.customerID = append(j.customerID, d.str())
-		j.eventID = append(j.eventID, d.str())
-		j.seq = append(j.seq, uint32(d.uv()))
+		cust, eid := d.str(), d.str()
+		i := j.slot(c.jIdx, cust+"\x00"+eid)
+		j.customerID[i], j.eventID[i] = cust, eid
+		j.seq[i] = uint32(d.uv())
 		ts := d.iv()
-		j.eventTime = append(j.eventTime, dateTime(ts))
-		j.tsMS = append(j.tsMS, ts)
-		j.channel = append(j.channel, d.str())
-		j.typ = append(j.typ, d.str())
-		j.stage = append(j.stage, d.str())
-		j.prevChan = append(j.prevChan, d.str())
-		j.secsSincePrev = append(j.secsSincePrev, d.f64())
+		j.eventTime[i], j.tsMS[i] = dateTime(ts), ts
+		j.channel[i], j.typ[i], j.stage[i], j.prevChan[i] = d.str(), d.str(), d.str(), d.str()
+		j.secsSincePrev[i] = d.f64()
 		props := d.str()
 		if props == "" {
 			props = emptyProps
 		}
-		j.props = append(j.props, props)
-		j.version = append(j.version, v)
-		j.deleted = append(j.deleted, 0)
+		j.props[i] = props
+		j.version[i], j.deleted[i] = v, 0
 	}
 	for n := d.count(); n > 0 && !d.err; n-- {
-		j.customerID = append(j.customerID, d.str())
-		j.eventID = append(j.eventID, d.str())
-		j.seq = append(j.seq, 0)
-		j.eventTime = append(j.eventTime, dateTime(0))
-		j.tsMS = append(j.tsMS, 0)
-		j.channel = append(j.channel, "")
-		j.typ = append(j.typ, "")
-		j.stage = append(j.stage, "")
-		j.prevChan = append(j.prevChan, "")
-		j.secsSincePrev = append(j.secsSincePrev, 0)
-		j.props = append(j.props, emptyProps)
-		j.version = append(j.version, v)
-		j.deleted = append(j.deleted, 1)
+		cust, eid := d.str(), d.str()
+		i := j.slot(c.jIdx, cust+"\x00"+eid)
+		j.customerID[i], j.eventID[i] = cust, eid
+		j.seq[i], j.eventTime[i], j.tsMS[i] = 0, dateTime(0), 0
+		j.channel[i], j.typ[i], j.stage[i], j.prevChan[i] = "", "", "", ""
+		j.secsSincePrev[i], j.props[i] = 0, emptyProps
+		j.version[i], j.deleted[i] = v, 1
 	}
 	p := &c.profiles
 	for n := d.count(); n > 0 && !d.err; n-- {
-		p.customerID = append(p.customerID, d.str())
-		p.ids = append(p.ids, d.strs())
+		id := d.str()
+		i := p.slot(c.pIdx, id)
+		p.customerID[i], p.ids[i] = id, d.strs()
 		first, last := d.iv(), d.iv()
-		p.firstSeen = append(p.firstSeen, dateTime(first))
-		p.lastSeen = append(p.lastSeen, dateTime(last))
-		p.events = append(p.events, d.uv())
-		p.channels = append(p.channels, d.strs())
-		p.stage = append(p.stage, d.str())
-		p.purchases = append(p.purchases, d.uv())
+		p.firstSeen[i], p.lastSeen[i] = dateTime(first), dateTime(last)
+		p.events[i], p.channels[i], p.stage[i], p.purchases[i] = d.uv(), d.strs(), d.str(), d.uv()
 		// Sums in varying order differ in the last bits; four decimals
 		// hide that and keep every real cent (as the offline output does).
-		p.revenue = append(p.revenue, math.Round(d.f64()*1e4)/1e4)
-		p.segments = append(p.segments, []string{})
+		p.revenue[i] = math.Round(d.f64()*1e4) / 1e4
+		p.segments[i] = []string{}
 		// A function of the profile alone, so that replays and restarts
 		// give the same row: the time of the customer's latest event.
-		p.updatedAt = append(p.updatedAt, dateTime(last))
-		p.version = append(p.version, v)
-		p.deleted = append(p.deleted, 0)
+		p.updatedAt[i] = dateTime(last)
+		p.version[i], p.deleted[i] = v, 0
 	}
 	for n := d.count(); n > 0 && !d.err; n-- {
-		p.customerID = append(p.customerID, d.str())
-		p.ids = append(p.ids, []string{})
-		p.firstSeen = append(p.firstSeen, dateTime(0))
-		p.lastSeen = append(p.lastSeen, dateTime(0))
-		p.events = append(p.events, 0)
-		p.channels = append(p.channels, []string{})
-		p.stage = append(p.stage, "")
-		p.purchases = append(p.purchases, 0)
-		p.revenue = append(p.revenue, 0)
-		p.segments = append(p.segments, []string{})
-		p.updatedAt = append(p.updatedAt, dateTime(0))
-		p.version = append(p.version, v)
-		p.deleted = append(p.deleted, 1)
+		id := d.str()
+		i := p.slot(c.pIdx, id)
+		p.customerID[i], p.ids[i] = id, []string{}
+		p.firstSeen[i], p.lastSeen[i], p.events[i] = dateTime(0), dateTime(0), 0
+		p.channels[i], p.stage[i], p.purchases[i], p.revenue[i] = []string{}, "", 0, 0
+		p.segments[i], p.updatedAt[i] = []string{}, dateTime(0)
+		p.version[i], p.deleted[i] = v, 1
 	}
 	id := &c.identities
 	for n := d.count(); n > 0 && !d.err; n-- {
-		id.idType = append(id.idType, d.str())
-		id.idValue = append(id.idValue, d.str())
+		typ, val := d.str(), d.str()
+		i := id.slot(c.iIdx, typ+"\x00"+val)
 		cust := d.str()
-		id.customerID = append(id.customerID, cust)
-		id.version = append(id.version, v)
+		id.idType[i], id.idValue[i], id.customerID[i] = typ, val, cust
 		// An identifier that links nobody any more (shared) leaves the map.
-		id.deleted = append(id.deleted, b2u(cust == ""))
+		id.version[i], id.deleted[i] = v, b2u(cust == "")
 	}
 	m := &c.merges
 	for n := d.count(); n > 0 && !d.err; n-- {
