@@ -60,6 +60,11 @@ type Options struct {
 	// Backlog, if set, reports that a sink is too far behind (its outbox
 	// over the configured cap): consumption pauses until it is not.
 	Backlog func() bool
+	// Committed, if set, is called after each batch is committed with the
+	// records it consumed (the benchmark measures produce → committed
+	// latency from their timestamps). It runs on the consume loop: keep it
+	// short, and do not keep the records.
+	Committed func(recs []*kgo.Record)
 }
 
 // Stats count what a Service did since it started.
@@ -264,6 +269,9 @@ func (s *Service) consume(ctx context.Context) error {
 			return fmt.Errorf("pipeline: applying a batch: %w", err)
 		}
 		s.count(recs, res, bad, time.Since(began))
+		if s.o.Committed != nil {
+			s.o.Committed(recs)
+		}
 		s.cl.MarkCommitRecords(recs...)
 		s.cl.AllowRebalance()
 		if len(bad) > 0 {

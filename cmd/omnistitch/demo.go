@@ -96,7 +96,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 
 	cfg := config.Default()
 	cfg.ClickHouse.Addr, cfg.ClickHouse.Database = o.chAddr, o.chDB
-	if err := resetDemoDatabase(ctx, &cfg.ClickHouse); err != nil {
+	if err := resetDatabase(ctx, &cfg.ClickHouse); err != nil {
 		return err
 	}
 	topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}
@@ -292,9 +292,9 @@ func summarise(path string) (*summary, error) {
 	return s, sc.Err()
 }
 
-// resetDemoDatabase empties the demo's database, so that what it shows is
+// resetDatabase empties the demo's (or benchmark's) database, so that what it shows is
 // this run's alone, and says clearly when there is no ClickHouse to write to.
-func resetDemoDatabase(ctx context.Context, cfg *config.ClickHouse) error {
+func resetDatabase(ctx context.Context, cfg *config.ClickHouse) error {
 	if cfg.Addr == "" {
 		return nil
 	}

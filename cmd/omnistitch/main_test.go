@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	root := &cobra.Command{Use: "omnistitch", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(stitchCmd(), demoCmd(), migrateCmd(), versionCmd())
+	root.AddCommand(stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), versionCmd())
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
@@ -96,6 +97,50 @@ func TestVersionAndDemo(t *testing.T) {
 		"In ClickHouse at " + addr + ", database " + db + ": ", " 40 profiles"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The benchmark's JSON has the keys the SPEC names, with values a small run
+// must reach: every record consumed, exact stitching, a no-op yardstick.
+func TestBenchJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bench.json")
+	out, _, err := execute(t, "bench", "--customers", "60", "--rate", "5000", "--json", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	num := func(path ...string) float64 {
+		var v any = got
+		for _, k := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not an object in %s", path, b)
+			}
+			v = m[k]
+		}
+		f, ok := v.(float64)
+		if !ok {
+			t.Fatalf("key %s missing or not a number in %s", strings.Join(path, "."), b)
+		}
+		return f
+	}
+	if num("events_per_s") <= 0 || num("noop_consume_events_per_s") <= 0 || num("peak_rss_bytes") <= 0 {
+		t.Fatalf("rates and memory must be positive: %s", b)
+	}
+	if p50, p99 := num("latency_ms", "p50"), num("latency_ms", "p99"); p50 <= 0 || p99 < p50 {
+		t.Fatalf("latency p50 %v p99 %v", p50, p99)
+	}
+	for _, k := range []string{"precision", "recall", "f1"} {
+		if v := num("accuracy", k); v != 1 {
+			t.Errorf("accuracy.%s = %v, want 1 on this traffic\n%s", k, v, out)
 		}
 	}
 }

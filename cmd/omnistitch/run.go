@@ -91,7 +91,7 @@ func logAttrsOf(err error) []any { return chsink.LogAttrs(err) }
 
 // serve runs the service until ctx ends. started, if set, receives the
 // running service so that the demo can watch its progress.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(running)) error {
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(running), tune ...func(*pipeline.Options)) error {
 	store, err := state.Open(cfg.State.Dir, state.Options{
 		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20, Sync: true})
 	if err != nil {
@@ -143,6 +143,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 			}
 		}
 		popts.Backlog = func() bool { return store.PendingRowBytes() > int64(ch.OutboxCapBytes) }
+	}
+	for _, f := range tune {
+		f(&popts)
 	}
 	svc, err := pipeline.New(popts, eng, store)
 	if err != nil {

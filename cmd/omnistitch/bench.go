@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/term"
+
+	"github.com/omnistitch/omnistitch/bench/gen"
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/pipeline"
+	"github.com/omnistitch/omnistitch/pipeline/source"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+)
+
+type benchOptions struct {
+	cfgPath    string
+	events     int
+	customers  int
+	rate       int
+	sink       string
+	jsonPath   string
+	brokers    string
+	chAddr     string
+	seed       uint64
+	partitions int
+}
+
+func benchCmd() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench [--events N] [--customers N] [--rate R] [--sink none|clickhouse] [--json FILE]",
+		Short: "Measure the whole pipeline on generated omnichannel traffic with ground truth",
+		Long: `Generates omnichannel traffic with known ground truth (bench/gen), produces it in the source
+systems' raw formats to a Kafka-protocol broker (in-process by default; --brokers for a real
+cluster, whose input topics must be empty), runs the full service over it and reports:
+
+  events_per_s               records consumed per second (with --sink clickhouse: until every
+                             row is also written to ClickHouse)
+  noop_consume_events_per_s  a no-op franz-go consumer over the same records on the same broker,
+                             in the same run: the ratio holds on a noisy machine
+  latency_ms.p50, .p99       produce → state committed, per record (meaningful with --rate;
+                             without it everything is produced first and waits in the topics)
+  accuracy.precision/recall/f1  pairwise stitching accuracy against the generator's truth
+  peak_rss_bytes             the process's peak resident memory (generator included)
+
+Without --rate, all traffic is produced first and then consumed as fast as possible; with
+--rate R it is produced at R records/s while the service consumes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.sink != "none" && o.sink != "clickhouse" {
+				return fmt.Errorf("bench: --sink must be none or clickhouse, got %q", o.sink)
+			}
+			if o.customers < 1 || o.events < 0 || o.rate < 0 || o.partitions < 1 {
+				return errors.New("bench: --customers and --partitions must be positive, --events and --rate not negative")
+			}
+			res, err := runBench(cmd.Context(), cmd.OutOrStdout(), o)
+			if err != nil {
+				return err
+			}
+			if o.jsonPath != "" {
+				b, _ := json.MarshalIndent(res, "", "  ")
+				if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "JSON written to %s\n", o.jsonPath)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.cfgPath, "config", "", "configuration file (default: the built-in configs/omnistitch.yaml)")
+	f.IntVar(&o.events, "events", 0, "approximate number of valid events (default 20 per customer)")
+	f.IntVar(&o.customers, "customers", 10000, "real persons in the traffic")
+	f.IntVar(&o.rate, "rate", 0, "produce at this many records/s while consuming (0: produce everything first)")
+	f.StringVar(&o.sink, "sink", "none", "none (state and Kafka only) or clickhouse (also write ClickHouse; database emptied first)")
+	f.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
+	f.StringVar(&o.brokers, "brokers", "", "a real Kafka cluster, host:port,… (default: an in-process broker)")
+	f.StringVar(&o.chAddr, "clickhouse", "", "ClickHouse native host:port for --sink clickhouse (default: clickhouse.addr)")
+	f.Uint64Var(&o.seed, "seed", 1, "generator seed (same seed, same traffic)")
+	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic of the in-process broker")
+	return cmd
+}
+
+// benchResult is the JSON output; the SPEC names the keys.
+type benchResult struct {
+	EventsPerS            float64 `json:"events_per_s"`
+	NoopConsumeEventsPerS float64 `json:"noop_consume_events_per_s"`
+	RatioToNoop           float64 `json:"ratio_to_noop"`
+	LatencyMS             struct {
+		P50 float64 `json:"p50"`
+		P99 float64 `json:"p99"`
+	} `json:"latency_ms"`
+	Accuracy struct {
+		Precision float64 `json:"precision"`
+		Recall    float64 `json:"recall"`
+		F1        float64 `json:"f1"`
+	} `json:"accuracy"`
+	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
+	StateBytesPerCustomer float64 `json:"state_bytes_per_customer"`
+	Records               int     `json:"records"`
+	Applied               int64   `json:"events_applied"`
+	DeadLetters           int64   `json:"dead_letters"`
+	People                int     `json:"people"`
+	Customers             int     `json:"customers"`
+	Sink                  string  `json:"sink"`
+	Rate                  int     `json:"rate"`
+	Seconds               float64 `json:"seconds"`
+	GOMAXPROCS            int     `json:"gomaxprocs"`
+}
+
+func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cfg, err := loadConfig(o.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if o.sink == "none" {
+		cfg.ClickHouse.Addr = ""
+	} else {
+		if o.chAddr != "" {
+			cfg.ClickHouse.Addr = o.chAddr
+		}
+		if err := resetDatabase(ctx, &cfg.ClickHouse); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "omnistitch-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg.State.Dir = filepath.Join(dir, "state")
+	cfg.HTTP.Addr = ""
+	cfg.Kafka.Group = fmt.Sprintf("omnistitch-bench-%d", time.Now().UnixNano())
+
+	fmt.Fprintf(w, "Generating traffic of %d people (seed %d)…\n", o.customers, o.seed)
+	recs := gen.All(gen.Options{Seed: o.seed, Customers: o.customers, Events: o.events})
+	raw := make([]*kgo.Record, 0, len(recs))
+	for i, r := range recs {
+		topic, value, err := gen.RawLine(r.Line)
+		if err != nil {
+			continue // an empty line: nothing to send
+		}
+		raw = append(raw, &kgo.Record{Topic: topic, Key: strconv.AppendInt(nil, int64(i), 10), Value: value})
+	}
+
+	brokers := strings.Split(o.brokers, ",")
+	if o.brokers == "" {
+		topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}
+		for _, m := range source.Default() {
+			topics = append(topics, m.Topic())
+		}
+		b, err := pipeline.StartBroker(0, int32(o.partitions), topics...)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		brokers = b.Addrs()
+	}
+	cfg.Kafka.Brokers = brokers
+	res := &benchResult{Records: len(raw), People: o.customers, Sink: o.sink, Rate: o.rate, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+
+	if o.rate == 0 {
+		fmt.Fprintf(w, "Producing %d records to %s…\n", len(raw), strings.Join(brokers, ","))
+		if err := produceAll(ctx, brokers, raw, 0); err != nil {
+			return nil, err
+		}
+		if res.NoopConsumeEventsPerS, err = noopConsume(ctx, cfg, len(raw)); err != nil {
+			return nil, err
+		}
+	}
+
+	var lat []float64 // ms, one per record; appended on the consume loop only
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runs := make(chan running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(runCtx, cfg, slog.New(slog.DiscardHandler), func(r running) { runs <- r }, func(po *pipeline.Options) {
+			po.Committed = func(recs []*kgo.Record) {
+				now := time.Now()
+				for _, r := range recs {
+					lat = append(lat, float64(now.Sub(r.Timestamp).Microseconds())/1000)
+				}
+			}
+		})
+	}()
+	var r running
+	select {
+	case r = <-runs:
+	case err := <-done:
+		return nil, err
+	}
+	start := time.Now()
+	produced := make(chan error, 1)
+	if o.rate > 0 {
+		fmt.Fprintf(w, "Producing %d records at %d/s while the service consumes…\n", len(raw), o.rate)
+		go func() { produced <- produceAll(ctx, brokers, raw, o.rate) }()
+	} else {
+		produced <- nil
+	}
+	bar := newBar(w, len(raw))
+	for {
+		st := r.svc.Stats()
+		bar.Set(int(st.Records))
+		if st.Records >= int64(len(raw)) && (o.sink == "none" || r.store.PendingRowBytes() == 0) {
+			break
+		}
+		select {
+		case err := <-done:
+			return nil, fmt.Errorf("bench: the service stopped: %w", err)
+		case err := <-produced:
+			if err != nil {
+				return nil, err
+			}
+			produced = nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	took := time.Since(start)
+	bar.Finish()
+	fmt.Fprintln(w)
+
+	// The service is idle: reading its state alongside is safe.
+	st := r.svc.Stats()
+	pred, customers, err := grouping(r.eng)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store.Flush(); err == nil && customers > 0 {
+		res.StateBytesPerCustomer = float64(r.store.DiskBytes()) / float64(customers)
+	}
+	stop()
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	if o.rate > 0 {
+		if res.NoopConsumeEventsPerS, err = noopConsume(ctx, cfg, len(raw)); err != nil {
+			return nil, err
+		}
+	}
+
+	res.Seconds = took.Seconds()
+	res.EventsPerS = float64(len(raw)) / took.Seconds()
+	if res.NoopConsumeEventsPerS > 0 {
+		res.RatioToNoop = res.EventsPerS / res.NoopConsumeEventsPerS
+	}
+	slices.Sort(lat)
+	res.LatencyMS.P50, res.LatencyMS.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
+	res.Accuracy.Precision, res.Accuracy.Recall, res.Accuracy.F1 = gen.Score(recs, pred)
+	res.PeakRSSBytes = peakRSS()
+	res.Applied, res.DeadLetters, res.Customers = st.Applied, st.DeadLetters, customers
+	printBench(w, res)
+	return res, nil
+}
+
+// produceAll writes the records; with rate > 0, paced at rate records/s.
+func produceAll(ctx context.Context, brokers []string, recs []*kgo.Record, rate int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(2*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if rate == 0 {
+		return cl.ProduceSync(ctx, recs...).FirstErr()
+	}
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	const tick = 10 * time.Millisecond
+	per := max(1, rate/int(time.Second/tick))
+	start := time.Now()
+	for i := 0; i < len(recs); i += per {
+		// Pace against the start, not the previous tick, so that a slow
+		// tick does not lower the rate.
+		if d := time.Until(start.Add(time.Duration(i/per) * tick)); d > 0 {
+			time.Sleep(d)
+		}
+		for _, r := range recs[i:min(i+per, len(recs))] {
+			r.Timestamp = time.Now()
+			wg.Add(1)
+			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					mu.Lock()
+					first = cmpErr(first, err)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return first
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// noopConsume reads n records of the input topics with a plain franz-go
+// consumer group doing nothing with them: the broker's and client's share
+// of the cost, as a yardstick.
+func noopConsume(ctx context.Context, cfg *config.Config, n int) (float64, error) {
+	decoders, err := pipeline.Decoders(cfg)
+	if err != nil {
+		return 0, err
+	}
+	topics := make([]string, 0, len(decoders))
+	for t := range decoders {
+		topics = append(topics, t)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ConsumerGroup(cfg.Kafka.Group+"-noop"),
+		kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	got := 0
+	for got < n {
+		fs := cl.PollRecords(ctx, 50000)
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("bench: no-op consumer read %d of %d records: %w", got, n, err)
+		}
+		got += fs.NumRecords()
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// grouping maps every applied event to its customer, for scoring.
+func grouping(eng *stitch.Engine) (map[string]string, int, error) {
+	pred := map[string]string{}
+	customers := 0
+	err := eng.Customers(func(c *state.Customer) error {
+		customers++
+		return eng.Journey(c.ID, func(j *stitch.JourneyRow) error {
+			pred[j.EventID] = c.ID
+			return nil
+		})
+	})
+	return pred, customers, err
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+// peakRSS is the process's high-water mark of resident memory (Linux).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+type progress interface {
+	Set(int) error
+	Finish() error
+}
+
+type noBar struct{}
+
+func (noBar) Set(int) error { return nil }
+func (noBar) Finish() error { return nil }
+
+// newBar draws a progress bar when w is a terminal.
+func newBar(w io.Writer, n int) progress {
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return noBar{}
+	}
+	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("consuming"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("records"),
+		progressbar.OptionThrottle(100*time.Millisecond))
+}
+
+func printBench(w io.Writer, r *benchResult) {
+	fmt.Fprintf(w, "%d records (%d events applied, %d dead letters) of %d people → %d customers, sink %s, GOMAXPROCS %d\n",
+		r.Records, r.Applied, r.DeadLetters, r.People, r.Customers, r.Sink, r.GOMAXPROCS)
+	fmt.Fprintf(w, "  events/s                 %10.0f\n", r.EventsPerS)
+	fmt.Fprintf(w, "  no-op consumer events/s  %10.0f  (ratio %.2f)\n", r.NoopConsumeEventsPerS, r.RatioToNoop)
+	fmt.Fprintf(w, "  latency p50 / p99        %10.1f / %.1f ms (produce → committed)\n", r.LatencyMS.P50, r.LatencyMS.P99)
+	fmt.Fprintf(w, "  precision / recall / F1  %.4f / %.4f / %.4f\n", r.Accuracy.Precision, r.Accuracy.Recall, r.Accuracy.F1)
+	fmt.Fprintf(w, "  peak RSS                 %10.0f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(w, "  state per customer       %10.0f bytes on disk\n", r.StateBytesPerCustomer)
+	fmt.Fprintf(w, "\n| people | records | sink | rate | events/s | no-op events/s | ratio | p50 ms | p99 ms | F1 | peak RSS MiB | state B/customer |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| %d | %d | %s | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.4f | %.0f | %.0f |\n",
+		r.People, r.Records, r.Sink, r.Rate, r.EventsPerS, r.NoopConsumeEventsPerS, r.RatioToNoop,
+		r.LatencyMS.P50, r.LatencyMS.P99, r.Accuracy.F1, float64(r.PeakRSSBytes)/(1<<20), r.StateBytesPerCustomer)
+}
