@@ -32,6 +32,7 @@ race:
 	@set -e; dir=$$(mktemp -d /tmp/omnistitch-ch.XXXXXX); \
 	trap 'scripts/clickhouse.sh stop '"$$dir"'; rm -rf '"$$dir" EXIT; \
 	scripts/clickhouse.sh start $$dir $(TEST_CH_PORT) $(TEST_CH_HTTP); \
+	scripts/chromium.sh; \
 	OMNISTITCH_TEST_CLICKHOUSE=127.0.0.1:$(TEST_CH_PORT) $(GO) test -race -count=1 ./...
 
 # The test command CI runs (.ci/run) and the README gives.
