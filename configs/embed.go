@@ -12,3 +12,10 @@ import "embed"
 //
 //go:embed omnistitch.yaml identity.yaml
 var FS embed.FS
+
+// RulesFS holds rules.yaml and segments.yaml, the default trigger rules and
+// segments (package stitch/rules). They are separate from FS because they
+// are loaded separately and replaced as a whole, not merged field by field.
+//
+//go:embed rules.yaml segments.yaml
+var RulesFS embed.FS

@@ -16,7 +16,7 @@ type Broker struct {
 // StartBroker starts a one-broker cluster on 127.0.0.1 (port 0 picks a free
 // port) with the given topics created with that many partitions.
 func StartBroker(port int, partitions int32, topics ...string) (*Broker, error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(partitions, topics...))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(partitions, topics...), kfake.AllowAutoTopicCreation())
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: embedded broker: %w", err)
 	}

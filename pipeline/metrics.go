@@ -20,6 +20,7 @@ type metrics struct {
 	lag         prometheus.Gauge
 	pending     prometheus.GaugeFunc
 	paused      prometheus.Gauge
+	triggers    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
@@ -49,12 +50,14 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 			Name: "omnistitch_processing_lag_seconds", Help: "Wall clock minus the event time of the newest event applied."}),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "omnistitch_outbox_pending", Help: "Outbox messages waiting to be delivered; grows while Kafka is unreachable."}, pending),
+		triggers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_triggers_total", Help: "Triggers fired (sent to their topics through the outbox)."}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "omnistitch_consumption_paused", Help: "1 while consumption is paused because an outbox is over its cap (a sink is down or slow)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
-			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused)
+			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.triggers)
 	}
 	return m
 }

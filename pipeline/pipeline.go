@@ -13,6 +13,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,24 +215,43 @@ const drainTimeout = 10 * time.Second
 func (s *Service) consume(ctx context.Context) error {
 	var evs []event.Event
 	var srcs []*kgo.Record
+	idleAfter := time.Duration(0)
+	if set := s.eng.Rules(); set != nil && set.IdleAfter > 0 {
+		idleAfter = set.IdleAfter
+	}
+	lastRecord := time.Now()
 	for {
 		if !s.waitForSinks(ctx) {
 			return nil
 		}
-		fetches := s.cl.PollRecords(ctx, s.o.MaxPollRecords)
+		pollCtx, cancelPoll := ctx, context.CancelFunc(func() {})
+		if idleAfter > 0 {
+			pollCtx, cancelPoll = context.WithTimeout(ctx, idleAfter)
+		}
+		fetches := s.cl.PollRecords(pollCtx, s.o.MaxPollRecords)
+		cancelPoll()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			s.cl.AllowRebalance()
 			return nil
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return // the idle poll's own deadline
+			}
 			s.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		s.ready.Store(true)
 		recs := fetches.Records()
 		if len(recs) == 0 {
 			s.cl.AllowRebalance()
+			if idle := time.Since(lastRecord); idleAfter > 0 && idle >= idleAfter {
+				if err := s.fireIdle(idle); err != nil {
+					return err
+				}
+			}
 			continue
 		}
+		lastRecord = time.Now()
 		began := time.Now()
 		evs, srcs, s.lastTS = evs[:0], srcs[:0], s.lastTS[:0]
 		var bad []*state.Message
@@ -254,6 +274,9 @@ func (s *Service) consume(ctx context.Context) error {
 			for _, m := range bad {
 				t.Enqueue(m)
 			}
+			if err := s.enqueueTriggers(t, res); err != nil {
+				return err
+			}
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 				if n := len(p.Records); n > 0 {
 					t.SetOffset(p.Topic, p.Partition, p.Records[n-1].Offset+1)
@@ -274,13 +297,63 @@ func (s *Service) consume(ctx context.Context) error {
 		}
 		s.cl.MarkCommitRecords(recs...)
 		s.cl.AllowRebalance()
-		if len(bad) > 0 {
+		if len(bad) > 0 || len(res.Triggers) > 0 {
 			s.poke()
 		}
 		if s.o.Staged != nil {
 			s.o.Staged()
 		}
 	}
+}
+
+// fireIdle moves the watermark on with the wall clock while no records
+// arrive, so that absences fire without new traffic: the watermark is the
+// stored one plus the time the sources have been idle.
+func (s *Service) fireIdle(idle time.Duration) error {
+	wm, ok := s.eng.Watermark()
+	if !ok {
+		return nil
+	}
+	res, err := s.eng.Fire(wm+idle.Milliseconds(), func(t *state.Txn, res *stitch.Result) error {
+		if err := s.enqueueTriggers(t, res); err != nil {
+			return err
+		}
+		if s.o.Stage != nil {
+			return s.o.Stage(t, res)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: firing timers: %w", err)
+	}
+	if len(res.Triggers) > 0 {
+		s.m.triggers.Add(float64(len(res.Triggers)))
+		s.poke()
+		if s.o.Staged != nil {
+			s.o.Staged()
+		}
+	}
+	return nil
+}
+
+// enqueueTriggers puts the batch's triggers in the outbox for their topics:
+// key customer_id, header rule, value as SPEC "Triggers".
+func (s *Service) enqueueTriggers(t *state.Txn, res *stitch.Result) error {
+	set := s.eng.Rules()
+	for i := range res.Triggers {
+		g := &res.Triggers[i]
+		topic := set.Topic
+		if r := set.Rule(g.Rule); r != nil {
+			topic = set.TopicOf(r)
+		}
+		v, err := json.Marshal(stitch.MessageOf(g))
+		if err != nil {
+			return err
+		}
+		t.Enqueue(&state.Message{Topic: topic, Key: []byte(g.Customer), Value: v,
+			Headers: []state.Header{{Key: "rule", Value: []byte(g.Rule)}}})
+	}
+	return nil
 }
 
 // waitForSinks holds consumption while a sink's outbox is over its cap: the
@@ -323,6 +396,7 @@ func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Mes
 	m.merges.Add(float64(len(res.Merges)))
 	m.conflicts.Add(float64(len(res.Conflicts)))
 	m.splits.Add(float64(len(res.Splits)))
+	m.triggers.Add(float64(len(res.Triggers)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.mu.stats

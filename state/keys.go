@@ -15,6 +15,10 @@ import "encoding/binary"
 //	q <seq:8>                           → outbox Message, in the order written
 //	r <seq:8>                           → row outbox: one engine batch's rows for ClickHouse
 //	v 'v'                               → the last row version handed out (uint64)
+//	v 'w'                               → the newest event time applied (the watermark's base)
+//	t <due:8> <rule> 0x00 <event id>    → customer id: an absence rule's timer (see timers.go)
+//	a <absorbed id>                     → survivor id, for timers set on a customer later merged away
+//	g <seq:8>                           → Trigger, in the order fired
 //
 // Customer ids have a fixed length (CustomerIDLen), so journey keys need no
 // separator and sort by customer, then time, then event id.

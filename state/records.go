@@ -25,6 +25,31 @@ type Customer struct {
 	LastEID, LastChannel string
 	Channels             []string
 	IDs                  []string // "type:value", sorted
+
+	// For trigger rules and segments.
+	HasComplaint  bool
+	LastComplaint int64 // time of the latest complaint, ms
+	HasSurvey     bool
+	SurveyScore   float64   // the latest survey score
+	SurveyTS      int64     // its time, so that a late survey does not replace a newer one
+	Segments      []string  // current memberships, sorted
+	Fires         []Fire    // per rule that fired for this customer, by rule name
+	Pending       []Pending // first events of sequences and absences waiting for their second, in time order
+}
+
+// Fire counts a rule's triggers for a customer, for cooldowns and max fires.
+type Fire struct {
+	Rule   string
+	Count  int64
+	LastAt int64 // fired_at of the latest, ms
+}
+
+// Pending is the first event (A) of a sequence or absence rule waiting for
+// its second (B) or, for an absence, for its window to pass.
+type Pending struct {
+	Rule    string
+	EventID string
+	TS      int64
 }
 
 // Identifier is the stored state of one normalised identifier.
@@ -202,7 +227,17 @@ func (c *Customer) appendTo(b []byte) []byte {
 	e := enc(append(b, recordVersion))
 	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
 	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
-	return e.str(c.LastEID).str(c.LastChannel)
+	e = e.str(c.LastEID).str(c.LastChannel)
+	e = e.flag(c.HasComplaint).i64(c.LastComplaint).flag(c.HasSurvey).f64(c.SurveyScore).i64(c.SurveyTS).strs(c.Segments)
+	e = binary.AppendUvarint(e, uint64(len(c.Fires)))
+	for _, f := range c.Fires {
+		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
+	}
+	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
+	for _, p := range c.Pending {
+		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
+	}
+	return e
 }
 
 func decodeCustomer(b []byte) (*Customer, error) {
@@ -213,6 +248,24 @@ func decodeCustomer(b []byte) (*Customer, error) {
 		Channels: d.strs(), IDs: d.strs()}
 	if len(d.b) > 0 { // absent from records written before these fields
 		c.LastEID, c.LastChannel = d.str(), d.str()
+	}
+	if len(d.b) > 0 {
+		c.HasComplaint, c.LastComplaint = d.flag(), d.i64()
+		c.HasSurvey, c.SurveyScore, c.SurveyTS, c.Segments = d.flag(), d.f64(), d.i64(), d.strs()
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return nil, ErrCorrupt
+		}
+		for range n {
+			c.Fires = append(c.Fires, Fire{Rule: d.str(), Count: d.i64(), LastAt: d.i64()})
+		}
+		n = d.uvarint()
+		if n > uint64(len(d.b)) {
+			return nil, ErrCorrupt
+		}
+		for range n {
+			c.Pending = append(c.Pending, Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()})
+		}
 	}
 	return c, d.done()
 }

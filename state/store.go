@@ -53,6 +53,10 @@ type Store struct {
 	rowBytes atomic.Int64
 	version  uint64 // last row version committed; owned by the writer
 
+	nextTrigger  uint64 // owned by the writer
+	eventTime    int64  // newest event time committed; owned by the writer
+	hasEventTime bool
+
 	// Filters of the event and identifier keys ever written; owned by
 	// the writer (readers of committed state go to Pebble).
 	seenEvents, knownIdents *keyFilter
@@ -117,6 +121,14 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	s.acked.Store(first - 1)
 	if err := s.openRows(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.nextTrigger, err = s.nextSeq(prefixTrigger); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadEventTime(); err != nil {
 		db.Close()
 		return nil, err
 	}

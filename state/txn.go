@@ -47,6 +47,11 @@ type Txn struct {
 	orig map[string]journeyEnd
 	jit  *pebble.Iterator // see journeyIter
 
+	timers       map[string]string // timer key → customer ("" deleted) written in this Txn
+	absorbed     map[string]string // absorbed → survivor recorded in this Txn
+	eventTime    int64             // newest event time noted in this Txn, when eventTimeSet
+	eventTimeSet bool
+
 	version  uint64 // row version of this batch; 0 until asked for
 	rowBytes int64  // row outbox bytes enqueued, taken back on Discard
 }
@@ -290,6 +295,9 @@ func (t *Txn) AddConflict(c *Conflict) error {
 // Commit writes every change atomically.
 func (t *Txn) Commit() error {
 	t.closeIter()
+	if t.eventTimeSet {
+		t.write([]byte{prefixMeta, metaEventTime}, binary.BigEndian.AppendUint64(nil, uint64(t.eventTime)), false)
+	}
 	buf := t.scratch
 	for id := range t.custDirty {
 		c := t.cust[id]
@@ -333,6 +341,9 @@ func (t *Txn) Commit() error {
 	if t.version != 0 {
 		t.s.version = t.version
 	}
+	if t.eventTimeSet {
+		t.s.eventTime, t.s.hasEventTime = t.eventTime, true
+	}
 	t.b.Close()
 	t.b = nil
 	if t.s.customers != nil {
@@ -373,6 +384,7 @@ func (t *Txn) Discard() {
 	t.s.purgeCaches()
 	t.s.nextMerge, _ = t.s.nextSeq(prefixMerge)
 	t.s.nextConflict, _ = t.s.nextSeq(prefixConflict)
+	t.s.nextTrigger, _ = t.s.nextSeq(prefixTrigger)
 	if n, err := t.s.nextSeq(prefixOutbox); err == nil {
 		t.s.nextOutbox.Store(n)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch/event"
 	"github.com/omnistitch/omnistitch/stitch/normalize"
+	"github.com/omnistitch/omnistitch/stitch/rules"
 )
 
 // Engine applies events to the state.
@@ -31,6 +32,9 @@ type Engine struct {
 	stageOf     map[string]string
 	purchase    map[string]bool
 	revenueProp string
+
+	rules      *rules.Set // nil: no trigger rules
+	ruleByName map[string]*rules.Rule
 }
 
 type idType struct {
@@ -40,8 +44,28 @@ type idType struct {
 	detectShared bool
 }
 
-// New builds an engine over an open store.
+// New builds an engine over an open store, with the trigger rules and
+// segments the configuration names (the built-in ones by default).
 func New(cfg *config.Config, store *state.Store) (*Engine, error) {
+	o := rules.Options{Channels: cfg.Input.Channels}
+	for _, st := range cfg.Journey.Stages {
+		o.Stages = append(o.Stages, st.Name)
+	}
+	var set *rules.Set
+	var err error
+	if cfg.RulesFile == "" && cfg.SegmentsFile == "" {
+		set, err = rules.Default(o)
+	} else {
+		set, err = rules.Load(cfg.RulesFile, cfg.SegmentsFile, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewWithRules(cfg, store, set)
+}
+
+// NewWithRules builds an engine with the rule set given (nil: none).
+func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engine, error) {
 	id := &cfg.Identity
 	nopts := normalize.Options{
 		DefaultRegion: id.DefaultCountry,
@@ -76,6 +100,13 @@ func New(cfg *config.Config, store *state.Store) (*Engine, error) {
 	}
 	for _, typ := range cfg.Profile.PurchaseTypes {
 		e.purchase[typ] = true
+	}
+	if set != nil {
+		e.rules = set
+		e.ruleByName = make(map[string]*rules.Rule, len(set.Rules))
+		for _, r := range set.Rules {
+			e.ruleByName[r.Name] = r
+		}
 	}
 	return e, nil
 }
@@ -112,6 +143,7 @@ type Result struct {
 	Merges    []state.Merge
 	Conflicts []state.Conflict
 	Splits    []Split
+	Triggers  []state.Trigger // fired by this batch, in order
 }
 
 // Split records that an unmerge moved part of a customer to a new customer.
@@ -134,8 +166,17 @@ func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) err
 	t := e.store.Begin()
 	r := &Result{Outcomes: make([]Outcome, len(evs))}
 	a := applier{e: e, t: t, r: r}
+	if err := a.loadNextDue(); err != nil {
+		t.Discard()
+		return nil, err
+	}
 	for i := range evs {
 		out, err := a.apply(&evs[i])
+		if err == nil {
+			// Timers fire as the watermark passes them, between events,
+			// so that how the input is cut into batches changes nothing.
+			err = a.fireDue(a.watermark())
+		}
 		if err != nil {
 			t.Discard()
 			return nil, err
@@ -154,11 +195,49 @@ func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) err
 	return r, nil
 }
 
+// Fire fires the timers due at or before upTo (event time, ms) in one
+// batch of its own: at the end of offline input (upTo = the newest event
+// time), or when the sources are idle and the watermark moves on with the
+// wall clock. hook is as for ApplyWith.
+func (e *Engine) Fire(upTo int64, hook func(*state.Txn, *Result) error) (*Result, error) {
+	t := e.store.Begin()
+	r := &Result{}
+	a := applier{e: e, t: t, r: r}
+	err := a.loadNextDue()
+	if err == nil {
+		err = a.fireDue(upTo)
+	}
+	if err == nil && hook != nil {
+		err = hook(t, r)
+	}
+	if err != nil {
+		t.Discard()
+		return nil, err
+	}
+	if err := t.Commit(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Watermark is the committed watermark: the newest event time applied
+// minus the allowed lateness; ok=false before any event or without rules.
+func (e *Engine) Watermark() (int64, bool) {
+	ts, ok := e.store.EventTime()
+	if !ok || e.rules == nil {
+		return 0, false
+	}
+	return ts - e.rules.AllowedLateness.Milliseconds(), true
+}
+
 // applier carries one batch's working state.
 type applier struct {
 	e *Engine
 	t *state.Txn
 	r *Result
+
+	nextDue   int64 // the earliest timer's due time, when hasTimers
+	hasTimers bool
 
 	// scratch, reused across events
 	ids       []ident
@@ -269,6 +348,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 		a.r.Conflicts = append(a.r.Conflicts, *c)
 	}
 
+	prevStage := target.Stage
 	en := &state.Entry{EventID: ev.ID, TS: ev.TS, Channel: ev.Channel, Type: ev.Type, Links: links, Props: ev.Props}
 	if a.e.purchase[ev.Type] {
 		en.Revenue = propNumber(ev.Props, a.e.revenueProp)
@@ -279,7 +359,16 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	if err := t.MarkSeen(ev.ID); err != nil {
 		return Outcome{}, err
 	}
-	a.e.addEvent(target, en)
+	t.NoteEventTime(ev.TS)
+	if a.e.rules != nil {
+		// Before addEvent: a first event that arrives after later ones is
+		// recognised by comparing it with the journey's end.
+		if err := a.evalRulesAround(target, ev, en, prevStage); err != nil {
+			return Outcome{}, err
+		}
+	} else {
+		a.e.addEvent(target, en)
+	}
 	t.SetCustomer(target)
 	return Outcome{Status: Applied, Customer: target.ID}, nil
 }
@@ -356,6 +445,8 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 		s.IDs = insertSorted(s.IDs, k)
 	}
 	combine(s, gone)
+	combineRules(s, gone)
+	t.SetAbsorbed(gone.ID, s.ID)
 	t.DeleteCustomer(gone.ID)
 	t.SetCustomer(s)
 	m := state.Merge{Absorbed: gone.ID, Survivor: s.ID, Via: via, At: ev.TS, EventID: ev.ID}

@@ -195,8 +195,14 @@ func (a *applier) splitID(eventID string) (string, error) {
 // propNumber reads a numeric field of a props object; 0 when absent or not a
 // finite number. Numbers sent as strings ("59.90") count too.
 func propNumber(props []byte, field string) float64 {
+	v, _ := propNumberOK(props, field)
+	return v
+}
+
+// propNumberOK is propNumber that also says whether the field was there.
+func propNumberOK(props []byte, field string) (float64, bool) {
 	if len(props) == 0 || field == "" {
-		return 0
+		return 0, false
 	}
 	raw := jsonscan.Field(props, field)
 	if len(raw) > 1 && raw[0] == '"' {
@@ -204,7 +210,7 @@ func propNumber(props []byte, field string) float64 {
 	}
 	v, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0
+		return 0, false
 	}
-	return v
+	return v, true
 }

@@ -28,6 +28,8 @@ import (
 type Config struct {
 	IdentityFile string     `yaml:"identity_file"` // path of the identity rules, relative to the main file; default "identity.yaml"
 	SourcesDir   string     `yaml:"sources_dir"`   // directory of source mappings (*.yaml), relative to the main file; "" = the built-in ones
+	RulesFile    string     `yaml:"rules_file"`    // trigger rules, relative to the main file; "" = the built-in configs/rules.yaml
+	SegmentsFile string     `yaml:"segments_file"` // segments, relative to the main file; "" = the built-in configs/segments.yaml
 	State        State      `yaml:"state"`
 	Input        Input      `yaml:"input"`
 	Journey      Journey    `yaml:"journey"`
@@ -297,6 +299,12 @@ func load(src source, mainPath string, base *Config) (*Config, *Error) {
 	base.normalise()
 	if base.SourcesDir != "" {
 		base.SourcesDir = src.resolve(mainPath, base.SourcesDir)
+	}
+	if base.RulesFile != "" {
+		base.RulesFile = src.resolve(mainPath, base.RulesFile)
+	}
+	if base.SegmentsFile != "" {
+		base.SegmentsFile = src.resolve(mainPath, base.SegmentsFile)
 	}
 	if p := validate(base); p != nil {
 		file, root := mainPath, mainRoot

@@ -57,6 +57,14 @@ func Encode(b []byte, version uint64, ch *stitch.Changes, res *stitch.Result) []
 	for _, c := range conflicts {
 		e = e.str(c.Customer).str(c.IDType).str(c.IDValue).str(c.Reason).iv(c.At).str(c.EventID)
 	}
+	var triggers []state.Trigger
+	if res != nil {
+		triggers = res.Triggers
+	}
+	e = e.uv(uint64(len(triggers)))
+	for _, g := range triggers {
+		e = e.str(g.ID).str(g.Rule).str(g.Customer).iv(g.FiredAt).strs(g.EventIDs)
+	}
 	return e
 }
 
@@ -71,6 +79,7 @@ type columns struct {
 	identities identityCols
 	merges     mergeCols
 	conflicts  conflictCols
+	triggers   triggerCols
 
 	jIdx, pIdx, iIdx map[string]int // key → row index, per coalesced table
 }
@@ -164,10 +173,18 @@ type conflictCols struct {
 	deleted                             []uint8
 }
 
+type triggerCols struct {
+	triggerID, rule, customerID []string
+	firedAt                     []time.Time
+	eventIDs                    [][]string
+	version                     []uint64
+	deleted                     []uint8
+}
+
 // rows is the number of rows held, over all tables.
 func (c *columns) rows() int {
 	return len(c.journeys.customerID) + len(c.profiles.customerID) + len(c.identities.idType) +
-		len(c.merges.absorbed) + len(c.conflicts.eventID)
+		len(c.merges.absorbed) + len(c.conflicts.eventID) + len(c.triggers.triggerID)
 }
 
 var errFormat = errors.New("clickhouse: corrupt row batch")
@@ -266,6 +283,18 @@ func (c *columns) decode(b []byte) error {
 		x.eventID = append(x.eventID, d.str())
 		x.version = append(x.version, v)
 		x.deleted = append(x.deleted, 0)
+	}
+	g := &c.triggers
+	if len(d.b) > 0 { // absent from batches written before triggers
+		for n := d.count(); n > 0 && !d.err; n-- {
+			g.triggerID = append(g.triggerID, d.str())
+			g.rule = append(g.rule, d.str())
+			g.customerID = append(g.customerID, d.str())
+			g.firedAt = append(g.firedAt, dateTime(d.iv()))
+			g.eventIDs = append(g.eventIDs, d.strs())
+			g.version = append(g.version, v)
+			g.deleted = append(g.deleted, 0)
+		}
 	}
 	if d.err || len(d.b) != 0 {
 		return errFormat

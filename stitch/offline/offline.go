@@ -44,11 +44,12 @@ type Stats struct {
 	Customers   int
 	Merges      int
 	Conflicts   int
+	Triggers    int
 }
 
 // Run applies the inputs and writes dead letters as it goes, then the final
-// state: each customer's profile followed by its journey, then merges and
-// conflicts in the order they happened.
+// state: each customer's profile followed by its journey, then merges,
+// conflicts and triggers in the order they happened.
 func Run(o Options, inputs []Input, out io.Writer) (Stats, error) {
 	var st Stats
 	cfg := o.Config
@@ -97,6 +98,14 @@ func Run(o Options, inputs []Input, out io.Writer) (Stats, error) {
 	if err := r.flush(); err != nil {
 		store.Close()
 		return st, err
+	}
+	// At the end of the input the watermark moves to the newest event
+	// time: the absences whose windows end by then fire.
+	if ts, ok := store.EventTime(); ok && eng.Rules() != nil {
+		if _, err := eng.Fire(ts, nil); err != nil {
+			store.Close()
+			return st, err
+		}
 	}
 	if err := dump(eng, store, w, &st); err != nil {
 		store.Close()
@@ -255,6 +264,10 @@ type (
 		MergedAt   string `json:"merged_at"`
 		EventID    string `json:"event_id"`
 	}
+	triggerLine struct {
+		Kind string `json:"kind"`
+		stitch.TriggerMessage
+	}
 	conflictLine struct {
 		Kind       string `json:"kind"`
 		CustomerID string `json:"customer_id"`
@@ -301,10 +314,16 @@ func dump(eng *stitch.Engine, store *state.Store, w *writer, st *Stats) error {
 	}); err != nil {
 		return err
 	}
-	return store.Conflicts(func(c *state.Conflict) error {
+	if err := store.Conflicts(func(c *state.Conflict) error {
 		st.Conflicts++
 		return w.line(&conflictLine{Kind: "conflict", CustomerID: c.Customer, IDType: c.IDType, IDValue: c.IDValue,
 			Reason: c.Reason, At: event.FormatTS(c.At), EventID: c.EventID})
+	}); err != nil {
+		return err
+	}
+	return store.Triggers(func(g *state.Trigger) error {
+		st.Triggers++
+		return w.line(&triggerLine{Kind: "trigger", TriggerMessage: stitch.MessageOf(g)})
 	})
 }
 

@@ -1,0 +1,230 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+)
+
+// Trigger rules keep, besides the customers' records:
+//
+//	t <due:8> <rule> 0x00 <event id>  → customer id: a timer (an absence rule's window ends at due)
+//	a <absorbed customer id>          → survivor id: where a merged-away customer went
+//	g <seq:8>                         → Trigger, in the order fired
+//	v 'w'                             → the newest event time applied (int64), the watermark's base
+//
+// Timers are keyed by due time, so that the ones the watermark has passed are
+// one scan from the start of the range.
+
+const (
+	prefixTimer    = 't'
+	prefixAbsorbed = 'a'
+	prefixTrigger  = 'g'
+	metaEventTime  = 'w'
+)
+
+// Trigger is a fired trigger as recorded.
+type Trigger struct {
+	ID       string
+	Rule     string
+	Customer string
+	FiredAt  int64    // event time, ms
+	EventIDs []string // the events that caused it
+	Stage    string   // the customer's stage then
+	IDs      []string // the customer's identifiers then, "type:value"
+}
+
+func (g *Trigger) appendTo(b []byte) []byte {
+	return enc(append(b, recordVersion)).str(g.ID).str(g.Rule).str(g.Customer).i64(g.FiredAt).strs(g.EventIDs).str(g.Stage).strs(g.IDs)
+}
+
+func decodeTrigger(b []byte) (*Trigger, error) {
+	d := dec{b: b}
+	d.version()
+	g := &Trigger{ID: d.str(), Rule: d.str(), Customer: d.str(), FiredAt: d.i64(), EventIDs: d.strs(), Stage: d.str(), IDs: d.strs()}
+	return g, d.done()
+}
+
+func timerKey(due int64, rule, eventID string) []byte {
+	k := appendTS([]byte{prefixTimer}, due)
+	k = append(append(k, rule...), 0)
+	return append(k, eventID...)
+}
+
+// SetTimer sets a timer for an event of a rule, owned by a customer.
+func (t *Txn) SetTimer(due int64, rule, eventID, cust string) {
+	k := string(timerKey(due, rule, eventID))
+	if t.timers == nil {
+		t.timers = map[string]string{}
+	}
+	t.timers[k] = cust
+	t.write([]byte(k), []byte(cust), false)
+}
+
+// DeleteTimer removes a timer (fired or cancelled).
+func (t *Txn) DeleteTimer(due int64, rule, eventID string) {
+	k := string(timerKey(due, rule, eventID))
+	if t.timers == nil {
+		t.timers = map[string]string{}
+	}
+	t.timers[k] = ""
+	t.write([]byte(k), nil, true)
+}
+
+// Timer is a timer that is due.
+type Timer struct {
+	Due      int64
+	Rule     string
+	EventID  string
+	Customer string // the owner when it was set; see Txn.Survivor
+}
+
+// DueTimers returns the timers due at or before upTo, in due order,
+// including this Txn's changes.
+func (t *Txn) DueTimers(upTo int64) ([]Timer, error) {
+	hi := appendTS([]byte{prefixTimer}, upTo+1)
+	var out []Timer
+	add := func(k []byte, cust string) {
+		due := int64(binary.BigEndian.Uint64(k[1:9]) ^ (1 << 63))
+		rule, eid, _ := strings.Cut(string(k[9:]), "\x00")
+		out = append(out, Timer{Due: due, Rule: rule, EventID: eid, Customer: cust})
+	}
+	if err := scan(t.s.db, []byte{prefixTimer}, hi, func(k, v []byte) error {
+		if len(k) < 10 {
+			return ErrCorrupt
+		}
+		if _, changed := t.timers[string(k)]; !changed {
+			add(k, string(v))
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for k, cust := range t.timers {
+		if cust != "" && bytes.Compare([]byte(k), hi) < 0 {
+			add([]byte(k), cust)
+		}
+	}
+	slices.SortFunc(out, func(a, b Timer) int {
+		if a.Due != b.Due {
+			if a.Due < b.Due {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(a.Rule, b.Rule); c != 0 {
+			return c
+		}
+		return strings.Compare(a.EventID, b.EventID)
+	})
+	return out, nil
+}
+
+// FirstTimerDue is the due time of the earliest timer, including this Txn's
+// changes; ok=false when there is none.
+func (t *Txn) FirstTimerDue() (due int64, ok bool, err error) {
+	err = scan(t.s.db, []byte{prefixTimer}, []byte{prefixTimer + 1}, func(k, _ []byte) error {
+		if _, changed := t.timers[string(k)]; changed {
+			return nil
+		}
+		if len(k) < 10 {
+			return ErrCorrupt
+		}
+		due, ok = int64(binary.BigEndian.Uint64(k[1:9])^(1<<63)), true
+		return errStop
+	})
+	if err == errStop {
+		err = nil
+	}
+	for k, cust := range t.timers {
+		if cust == "" {
+			continue
+		}
+		d := int64(binary.BigEndian.Uint64([]byte(k)[1:9]) ^ (1 << 63))
+		if !ok || d < due {
+			due, ok = d, true
+		}
+	}
+	return due, ok, err
+}
+
+var errStop = errors.New("stop")
+
+// SetAbsorbed records that a customer was merged into another.
+func (t *Txn) SetAbsorbed(absorbed, survivor string) {
+	if t.absorbed == nil {
+		t.absorbed = map[string]string{}
+	}
+	t.absorbed[absorbed] = survivor
+	t.write(key(prefixAbsorbed, absorbed), []byte(survivor), false)
+}
+
+// Survivor follows merges from a customer id to the customer that holds it
+// now (the id itself when it was never absorbed).
+func (t *Txn) Survivor(id string) (string, error) {
+	for range 64 { // a chain longer than this would be a cycle: corrupt
+		next, ok := t.absorbed[id]
+		if !ok {
+			v, found, err := get(t.s.db, key(prefixAbsorbed, id), func(b []byte) (string, error) { return string(b), nil })
+			if err != nil {
+				return "", err
+			}
+			if !found {
+				return id, nil
+			}
+			next = v
+		}
+		id = next
+	}
+	return "", ErrCorrupt
+}
+
+// AddTrigger appends to the trigger log.
+func (t *Txn) AddTrigger(g *Trigger) {
+	t.s.nextTrigger++
+	t.write(seqKey(prefixTrigger, t.s.nextTrigger-1), g.appendTo(nil), false)
+}
+
+// Triggers calls fn for every fired trigger in the order fired.
+func (s *Store) Triggers(fn func(*Trigger) error) error {
+	return scan(s.db, []byte{prefixTrigger}, []byte{prefixTrigger + 1}, func(_, v []byte) error {
+		g, err := decodeTrigger(v)
+		if err != nil {
+			return err
+		}
+		return fn(g)
+	})
+}
+
+// NoteEventTime records an applied event's time; the newest is stored at
+// Commit.
+func (t *Txn) NoteEventTime(ms int64) {
+	if cur, ok := t.EventTime(); !ok || ms > cur {
+		t.eventTime, t.eventTimeSet = ms, true
+	}
+}
+
+// EventTime is the newest event time applied, as of this Txn; ok=false
+// before any.
+func (t *Txn) EventTime() (int64, bool) {
+	if t.eventTimeSet {
+		return t.eventTime, true
+	}
+	return t.s.eventTime, t.s.hasEventTime
+}
+
+func (s *Store) loadEventTime() error {
+	v, found, err := get(s.db, []byte{prefixMeta, metaEventTime}, func(b []byte) (int64, error) {
+		if len(b) != 8 {
+			return 0, ErrCorrupt
+		}
+		return int64(binary.BigEndian.Uint64(b)), nil
+	})
+	s.eventTime, s.hasEventTime = v, found
+	return err
+}
+
+// EventTime is the newest event time committed; ok=false before any.
+func (s *Store) EventTime() (int64, bool) { return s.eventTime, s.hasEventTime }

@@ -1,0 +1,419 @@
+package stitch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch/event"
+	"github.com/omnistitch/omnistitch/stitch/rules"
+)
+
+// Trigger rules run on the merged customer right after each event is
+// applied: event rules, stage and segment changes fire at once; the first
+// event of a sequence or absence waits in the customer's Pending list, and
+// an absence also sets a timer that fires when the watermark (the newest
+// event time minus the allowed lateness) passes the end of its window. Time
+// is event time throughout, so a replay fires the same triggers.
+
+const (
+	day = 24 * 3600 * 1000
+	// A customer keeps at most this many waiting first events per rule (the
+	// newest): a bot adding to carts forever must not grow its record
+	// without bound.
+	maxPendingPerRule = 32
+)
+
+// TriggerID is deterministic: the rule, the customer and the events that
+// caused it. Consumers de-duplicate on it.
+func TriggerID(rule, cust string, eventIDs []string) string {
+	h := sha256.New()
+	h.Write([]byte(rule))
+	h.Write([]byte{0})
+	h.Write([]byte(cust))
+	for _, id := range eventIDs {
+		h.Write([]byte{0})
+		h.Write([]byte(id))
+	}
+	return "t_" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Rules is the rule set the engine runs (nil when none).
+func (e *Engine) Rules() *rules.Set { return e.rules }
+
+// watermark is the event time before which no more events are expected.
+func (a *applier) watermark() int64 {
+	ts, ok := a.t.EventTime()
+	if !ok {
+		return 0
+	}
+	return ts - a.e.rules.AllowedLateness.Milliseconds()
+}
+
+// noteFacts keeps the profile facts segments look at.
+func (e *Engine) noteFacts(c *state.Customer, en *state.Entry) {
+	switch en.Type {
+	case "complaint":
+		if !c.HasComplaint || en.TS > c.LastComplaint {
+			c.HasComplaint, c.LastComplaint = true, en.TS
+		}
+	case "survey_response":
+		if !c.HasSurvey || en.TS >= c.SurveyTS {
+			if v, ok := propNumberOK(en.Props, "score"); ok {
+				c.HasSurvey, c.SurveyScore, c.SurveyTS = true, v, en.TS
+			}
+		}
+	}
+}
+
+func (a *applier) env(c *state.Customer, ev *event.Event) *rules.Env {
+	wm := a.watermark()
+	p := rules.ProfileEnv{
+		Events: c.Events, Purchases: c.Purchases, Revenue: c.Revenue, Channels: c.Channels,
+		Stage: c.Stage, Segments: c.Segments,
+		DaysSinceLast:      max(0, float64(wm-c.LastSeen)/day),
+		DaysSinceComplaint: -1, LastSurveyScore: -1,
+	}
+	if c.HasComplaint {
+		p.DaysSinceComplaint = max(0, float64(wm-c.LastComplaint)/day)
+	}
+	if c.HasSurvey {
+		p.LastSurveyScore = c.SurveyScore
+	}
+	env := &rules.Env{Profile: p}
+	if ev != nil {
+		env.Event = rules.EventEnv{Channel: ev.Channel, Type: ev.Type}
+	}
+	return env
+}
+
+// evalRules runs the rules after ev was applied to c; prevStage is c's
+// stage before.
+func (a *applier) evalRules(c *state.Customer, ev *event.Event, prevStage string, late bool) error {
+	set := a.e.rules
+	a.e.noteFacts(c, &state.Entry{TS: ev.TS, Type: ev.Type, Props: ev.Props})
+	entered, exited := a.segments(c, ev)
+	for _, r := range set.Rules {
+		switch r.Kind {
+		case rules.KindEvent:
+			if a.matches(r.When, ev) {
+				a.fire(c, r, ev, []string{ev.ID}, ev.TS)
+			}
+		case rules.KindSequence, rules.KindAbsence:
+			if err := a.pairing(c, r, ev, late); err != nil {
+				return err
+			}
+		case rules.KindStage:
+			if c.Stage != prevStage && ((!r.Exit && c.Stage == r.Stage) || (r.Exit && prevStage == r.Stage)) {
+				a.fire(c, r, ev, []string{ev.ID}, ev.TS)
+			}
+		case rules.KindSegment:
+			if (!r.Exit && slices.Contains(entered, r.Segment)) || (r.Exit && slices.Contains(exited, r.Segment)) {
+				a.fire(c, r, ev, []string{ev.ID}, ev.TS)
+			}
+		}
+	}
+	return nil
+}
+
+// matches reports whether ev matches m; a predicate that cannot be
+// evaluated on this event's props is no match.
+func (a *applier) matches(m *rules.Match, ev *event.Event) bool {
+	if m == nil {
+		return false
+	}
+	ok, err := m.Matches(ev.Channel, ev.Type, ev.Props)
+	return ok && err == nil
+}
+
+// segments recomputes c's memberships and reports the changes.
+func (a *applier) segments(c *state.Customer, ev *event.Event) (entered, exited []string) {
+	if len(a.e.rules.Segments) == 0 {
+		return nil, nil
+	}
+	env := a.env(c, ev)
+	var now []string
+	for _, s := range a.e.rules.Segments {
+		if ok, err := s.If.Eval(env); ok && err == nil {
+			now = append(now, s.Name)
+		}
+	}
+	slices.Sort(now)
+	for _, s := range now {
+		if _, in := slices.BinarySearch(c.Segments, s); !in {
+			entered = append(entered, s)
+		}
+	}
+	for _, s := range c.Segments {
+		if _, in := slices.BinarySearch(now, s); !in {
+			exited = append(exited, s)
+		}
+	}
+	c.Segments = now
+	return entered, exited
+}
+
+// pairing handles ev for a sequence or absence rule: as a second event it
+// completes (sequence) or cancels (absence) waiting first events of its
+// window; as a first event it waits, or — when it arrived late, after
+// events that follow it — pairs with those at once.
+func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, late bool) error {
+	within := r.Within.Milliseconds()
+	for _, m := range r.CancelOn {
+		if a.matches(m, ev) {
+			a.dropPending(c, r, func(*state.Pending) bool { return true })
+		}
+	}
+	if a.matches(r.Then, ev) {
+		// The latest first event whose window holds ev.
+		best := -1
+		for i, p := range c.Pending {
+			if p.Rule == r.Name && p.TS <= ev.TS && ev.TS <= p.TS+within && p.EventID != ev.ID {
+				if best < 0 || p.TS >= c.Pending[best].TS {
+					best = i
+				}
+			}
+		}
+		if best >= 0 {
+			p := c.Pending[best]
+			c.Pending = slices.Delete(c.Pending, best, best+1)
+			if r.Kind == rules.KindAbsence {
+				a.t.DeleteTimer(p.TS+within, r.Name, p.EventID)
+			} else {
+				a.fire(c, r, ev, []string{p.EventID, ev.ID}, ev.TS)
+			}
+		}
+	}
+	if !a.matches(r.When, ev) {
+		return nil
+	}
+	if late {
+		// Events after this one are already in the journey: one of them
+		// may be the second event.
+		second, err := a.laterMatch(c, r, ev)
+		if err != nil {
+			return err
+		}
+		if second != "" {
+			if r.Kind == rules.KindSequence {
+				a.fire(c, r, ev, []string{ev.ID, second}, ev.TS)
+			}
+			return nil // an absence that did not happen
+		}
+	}
+	if r.Kind == rules.KindAbsence && ev.TS+within <= a.watermark() {
+		// Its window has passed already, with no second event.
+		a.fire(c, r, ev, []string{ev.ID}, ev.TS+within)
+		return nil
+	}
+	n := 0
+	for _, p := range c.Pending {
+		if p.Rule == r.Name {
+			n++
+		}
+	}
+	if n >= maxPendingPerRule {
+		oldest := -1
+		for i, p := range c.Pending {
+			if p.Rule == r.Name && (oldest < 0 || p.TS < c.Pending[oldest].TS) {
+				oldest = i
+			}
+		}
+		p := c.Pending[oldest]
+		c.Pending = slices.Delete(c.Pending, oldest, oldest+1)
+		if r.Kind == rules.KindAbsence {
+			a.t.DeleteTimer(p.TS+within, r.Name, p.EventID)
+		}
+	}
+	c.Pending = append(c.Pending, state.Pending{Rule: r.Name, EventID: ev.ID, TS: ev.TS})
+	if r.Kind == rules.KindAbsence {
+		a.setTimer(ev.TS+within, r.Name, ev.ID, c.ID)
+	}
+	return nil
+}
+
+// laterMatch finds an event of c's journey after ev and within r's window
+// that completes r, or "".
+func (a *applier) laterMatch(c *state.Customer, r *rules.Rule, ev *event.Event) (string, error) {
+	_, tail, err := a.t.JourneyTail(c.ID, ev.TS, ev.ID, c.Events)
+	if err != nil {
+		return "", err
+	}
+	end := ev.TS + r.Within.Milliseconds()
+	for _, en := range tail {
+		if en.TS > end {
+			break
+		}
+		if en.EventID == ev.ID {
+			continue
+		}
+		if ok, err := r.Then.Matches(en.Channel, en.Type, en.Props); ok && err == nil {
+			return en.EventID, nil
+		}
+	}
+	return "", nil
+}
+
+func (a *applier) dropPending(c *state.Customer, r *rules.Rule, drop func(*state.Pending) bool) {
+	within := r.Within.Milliseconds()
+	c.Pending = slices.DeleteFunc(c.Pending, func(p state.Pending) bool {
+		if p.Rule != r.Name || !drop(&p) {
+			return false
+		}
+		if r.Kind == rules.KindAbsence {
+			a.t.DeleteTimer(p.TS+within, r.Name, p.EventID)
+		}
+		return true
+	})
+}
+
+// fire records a trigger unless the rule's condition, cooldown or maximum
+// says no.
+func (a *applier) fire(c *state.Customer, r *rules.Rule, ev *event.Event, eventIDs []string, at int64) {
+	if ok, err := r.If.Eval(a.env(c, ev)); !ok || err != nil {
+		return
+	}
+	i := slices.IndexFunc(c.Fires, func(f state.Fire) bool { return f.Rule == r.Name })
+	if i >= 0 {
+		f := c.Fires[i]
+		if r.MaxFires > 0 && f.Count >= int64(r.MaxFires) {
+			return
+		}
+		if r.Cooldown > 0 && at < f.LastAt+r.Cooldown.Milliseconds() {
+			return
+		}
+		c.Fires[i].Count++
+		c.Fires[i].LastAt = max(f.LastAt, at)
+	} else {
+		c.Fires = append(c.Fires, state.Fire{Rule: r.Name, Count: 1, LastAt: at})
+		slices.SortFunc(c.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
+	}
+	g := state.Trigger{
+		ID: TriggerID(r.Name, c.ID, eventIDs), Rule: r.Name, Customer: c.ID, FiredAt: at,
+		EventIDs: slices.Clone(eventIDs), Stage: c.Stage, IDs: slices.Clone(c.IDs),
+	}
+	a.t.AddTrigger(&g)
+	a.r.Triggers = append(a.r.Triggers, g)
+}
+
+// fireTimers fires the absences whose windows the watermark has passed.
+func (a *applier) fireTimers(upTo int64) error {
+	timers, err := a.t.DueTimers(upTo)
+	if err != nil {
+		return err
+	}
+	for _, tm := range timers {
+		a.t.DeleteTimer(tm.Due, tm.Rule, tm.EventID)
+		r := a.e.ruleByName[tm.Rule]
+		if r == nil {
+			continue // the rule was removed from the configuration
+		}
+		id, err := a.t.Survivor(tm.Customer)
+		if err != nil {
+			return err
+		}
+		c, err := a.t.Customer(id)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			continue
+		}
+		i := slices.IndexFunc(c.Pending, func(p state.Pending) bool { return p.Rule == tm.Rule && p.EventID == tm.EventID })
+		if i < 0 {
+			continue // completed or cancelled meanwhile
+		}
+		c.Pending = slices.Delete(c.Pending, i, i+1)
+		a.fire(c, r, nil, []string{tm.EventID}, tm.Due)
+		a.t.SetCustomer(c)
+	}
+	return nil
+}
+
+// combineRules folds gone's rule state into s on a merge.
+func combineRules(s, gone *state.Customer) {
+	for _, f := range gone.Fires {
+		i := slices.IndexFunc(s.Fires, func(x state.Fire) bool { return x.Rule == f.Rule })
+		if i < 0 {
+			s.Fires = append(s.Fires, f)
+			continue
+		}
+		s.Fires[i].Count += f.Count
+		s.Fires[i].LastAt = max(s.Fires[i].LastAt, f.LastAt)
+	}
+	slices.SortFunc(s.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
+	s.Pending = append(s.Pending, gone.Pending...)
+	slices.SortStableFunc(s.Pending, func(x, y state.Pending) int {
+		switch {
+		case x.TS < y.TS:
+			return -1
+		case x.TS > y.TS:
+			return 1
+		}
+		return 0
+	})
+	if gone.HasComplaint && (!s.HasComplaint || gone.LastComplaint > s.LastComplaint) {
+		s.HasComplaint, s.LastComplaint = true, gone.LastComplaint
+	}
+	if gone.HasSurvey && (!s.HasSurvey || gone.SurveyTS > s.SurveyTS) {
+		s.HasSurvey, s.SurveyScore, s.SurveyTS = true, gone.SurveyScore, gone.SurveyTS
+	}
+}
+
+func (a *applier) loadNextDue() error {
+	if a.e.rules == nil {
+		return nil
+	}
+	due, ok, err := a.t.FirstTimerDue()
+	a.nextDue, a.hasTimers = due, ok
+	return err
+}
+
+// fireDue fires the timers due at or before upTo, when there are any.
+func (a *applier) fireDue(upTo int64) error {
+	if a.e.rules == nil || !a.hasTimers || upTo < a.nextDue {
+		return nil
+	}
+	if err := a.fireTimers(upTo); err != nil {
+		return err
+	}
+	return a.loadNextDue()
+}
+
+// setTimer sets an absence's timer and keeps nextDue.
+func (a *applier) setTimer(due int64, rule, eventID, cust string) {
+	a.t.SetTimer(due, rule, eventID, cust)
+	if !a.hasTimers || due < a.nextDue {
+		a.nextDue, a.hasTimers = due, true
+	}
+}
+
+// evalRulesAround applies en to c's profile and runs the rules.
+func (a *applier) evalRulesAround(c *state.Customer, ev *event.Event, en *state.Entry, prevStage string) error {
+	late := c.Events > 0 && (en.TS < c.LastSeen || (en.TS == c.LastSeen && en.EventID < c.LastEID))
+	a.e.addEvent(c, en)
+	return a.evalRules(c, ev, prevStage, late)
+}
+
+// TriggerMessage is a trigger as orchestrators receive it (SPEC
+// "Triggers"): the value on the trigger topic and the offline output.
+type TriggerMessage struct {
+	TriggerID  string              `json:"trigger_id"`
+	Rule       string              `json:"rule"`
+	CustomerID string              `json:"customer_id"`
+	FiredAt    string              `json:"fired_at"`
+	IDs        map[string][]string `json:"ids"`
+	Stage      string              `json:"stage"`
+	EventIDs   []string            `json:"event_ids"`
+	Props      map[string]any      `json:"props"`
+}
+
+// MessageOf makes the message of a recorded trigger.
+func MessageOf(g *state.Trigger) TriggerMessage {
+	return TriggerMessage{
+		TriggerID: g.ID, Rule: g.Rule, CustomerID: g.Customer, FiredAt: event.FormatTS(g.FiredAt),
+		IDs: IDsByType(g.IDs), Stage: g.Stage, EventIDs: g.EventIDs, Props: map[string]any{},
+	}
+}

@@ -1,0 +1,220 @@
+package stitch_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+	"github.com/omnistitch/omnistitch/stitch/event"
+	"github.com/omnistitch/omnistitch/stitch/rules"
+)
+
+// ruleEngine builds an engine whose rules are the YAML given (segments are
+// the defaults).
+func ruleEngine(t *testing.T, rulesYAML string) *stitch.Engine {
+	t.Helper()
+	dir := t.TempDir()
+	segs, err := os.ReadFile("../configs/segments.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, sp := filepath.Join(dir, "rules.yaml"), filepath.Join(dir, "segments.yaml")
+	os.WriteFile(rp, []byte(rulesYAML), 0o644)
+	os.WriteFile(sp, segs, 0o644)
+	cfg := config.Default()
+	o := rules.Options{Channels: cfg.Input.Channels}
+	for _, s := range cfg.Journey.Stages {
+		o.Stages = append(o.Stages, s.Name)
+	}
+	set, err := rules.Load(rp, sp, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(dir, "state"), state.Options{CustomerCache: 4, IdentifierCache: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	eng, err := stitch.NewWithRules(cfg, store, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// fired applies lines one batch each and returns "rule:event,event" per
+// trigger in firing order.
+func fired(t *testing.T, eng *stitch.Engine, lines ...string) []string {
+	t.Helper()
+	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
+	var out []string
+	for _, l := range lines {
+		ev, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		res, err := eng.Apply([]event.Event{ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range res.Triggers {
+			out = append(out, g.Rule+":"+strings.Join(g.EventIDs, ","))
+		}
+	}
+	return out
+}
+
+func ev(id, channel, typ, ts, ids string, props ...string) string {
+	p := ""
+	if len(props) > 0 {
+		p = `,"props":` + props[0]
+	}
+	return `{"event_id":"` + id + `","channel":"` + channel + `","type":"` + typ + `","ts":"2026-11-20T` + ts + `Z","ids":{` + ids + `}` + p + `}`
+}
+
+func TestCooldownMaxFiresAndPropsPredicate(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: big_basket
+    kind: event
+    when: {channels: [store], types: [purchase], props: "props.total >= 100"}
+    cooldown: 2h
+    max_fires: 2
+`)
+	got := fired(t, eng,
+		ev("p1", "store", "purchase", "10:00:00", `"loyalty":"L1"`, `{"total":150}`),
+		ev("p2", "store", "purchase", "10:30:00", `"loyalty":"L1"`, `{"total":200}`), // cooldown
+		ev("p3", "store", "purchase", "12:30:00", `"loyalty":"L1"`, `{"total":20}`),  // too small
+		ev("p4", "web", "purchase", "12:40:00", `"loyalty":"L1"`, `{"total":500}`),   // wrong channel
+		ev("p5", "store", "purchase", "13:00:00", `"loyalty":"L1"`, `{"total":100}`),
+		ev("p6", "store", "purchase", "16:00:00", `"loyalty":"L1"`, `{"total":999}`), // max fires
+		ev("p7", "store", "purchase", "16:00:00", `"loyalty":"L1"`),                  // no props: no match, no error
+	)
+	if want := []string{"big_basket:p1", "big_basket:p5"}; !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+}
+
+func TestStageEnterExitAndCancel(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: entered_service
+    kind: stage
+    stage: service
+  - name: left_service
+    kind: stage
+    stage: service
+    on: exit
+  - name: browse_no_buy
+    kind: absence
+    when: {types: [product_view]}
+    then: {types: [purchase]}
+    within: 1h
+    cancel_on: [{types: [logout]}]
+`)
+	got := fired(t, eng,
+		ev("v1", "web", "product_view", "09:00:00", `"cookie":"k1"`),
+		ev("o1", "web", "logout", "09:10:00", `"cookie":"k1"`), // cancels v1's wait
+		ev("c1", "callcentre", "call", "09:20:00", `"cookie":"k1"`),
+		ev("v2", "web", "product_view", "09:30:00", `"cookie":"k1"`), // consideration: leaves service
+		ev("x1", "web", "page_view", "11:00:00", `"cookie":"other"`), // watermark passes v2's window
+	)
+	want := []string{"entered_service:c1", "left_service:v2", "browse_no_buy:v2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+}
+
+// A cart waiting on an absorbed customer fires on the survivor, under the
+// survivor's id.
+func TestPendingMovesToSurvivor(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 0s
+idle_after: 30s
+rules:
+  - name: cart_abandoned
+    kind: absence
+    when: {types: [add_to_cart]}
+    then: {types: [purchase]}
+    within: 1h
+`)
+	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
+	var cust string
+	for _, l := range []string{
+		ev("s0", "store", "page_view", "08:00:00", `"loyalty":"L1"`),         // the survivor-to-be: earliest
+		ev("a1", "web", "add_to_cart", "09:00:00", `"cookie":"k1"`),          // a customer of its own, waiting
+		ev("m1", "web", "login", "09:05:00", `"cookie":"k1","loyalty":"L1"`), // merges it into s0's
+		ev("x1", "web", "page_view", "10:30:00", `"cookie":"k9"`),
+	} {
+		e, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := eng.Apply([]event.Event{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.ID == "s0" {
+			cust = res.Outcomes[0].Customer
+		}
+		for _, g := range res.Triggers {
+			if g.Rule != "cart_abandoned" || g.Customer != cust || !slices.Equal(g.EventIDs, []string{"a1"}) {
+				t.Fatalf("trigger %+v, want cart_abandoned for a1 on the survivor %s", g, cust)
+			}
+			return
+		}
+	}
+	t.Fatal("the cart waiting on the absorbed customer never fired")
+}
+
+// Firing timers between events makes the result independent of how the
+// input is cut into batches.
+func TestTriggersIndependentOfBatching(t *testing.T) {
+	lines := []string{
+		ev("a1", "web", "add_to_cart", "10:00:00", `"cookie":"k1"`),
+		ev("z1", "web", "page_view", "11:06:00", `"cookie":"k2"`), // watermark 11:01 passes a1's window
+		ev("p1", "web", "purchase", "10:50:00", `"cookie":"k1"`),  // in the window but after it fired
+	}
+	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
+	var evs []event.Event
+	for _, l := range lines {
+		e, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	one := ruleEngine(t, defaultRulesYAML(t))
+	all, err := one.Apply(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	each := fired(t, ruleEngine(t, defaultRulesYAML(t)), lines...)
+	var batch []string
+	for _, g := range all.Triggers {
+		batch = append(batch, g.Rule+":"+strings.Join(g.EventIDs, ","))
+	}
+	if !slices.Equal(batch, each) || !slices.Contains(each, "cart_abandoned:a1") {
+		t.Fatalf("one batch fired %v, one event per batch %v; both must fire cart_abandoned:a1", batch, each)
+	}
+}
+
+func defaultRulesYAML(t *testing.T) string {
+	b, err := os.ReadFile("../configs/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
