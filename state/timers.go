@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -56,21 +55,39 @@ func timerKey(due int64, rule, eventID string) []byte {
 // SetTimer sets a timer for an event of a rule, owned by a customer.
 func (t *Txn) SetTimer(due int64, rule, eventID, cust string) {
 	k := string(timerKey(due, rule, eventID))
-	if t.timers == nil {
-		t.timers = map[string]string{}
-	}
-	t.timers[k] = cust
+	t.noteTimer(k, cust)
 	t.write([]byte(k), []byte(cust), false)
 }
 
 // DeleteTimer removes a timer (fired or cancelled).
 func (t *Txn) DeleteTimer(due int64, rule, eventID string) {
 	k := string(timerKey(due, rule, eventID))
+	t.noteTimer(k, "")
+	t.write([]byte(k), nil, true)
+}
+
+// noteTimer records a timer change of this Txn in the map (current value)
+// and, for a new key, in the sorted key list that range lookups search.
+func (t *Txn) noteTimer(k, cust string) {
 	if t.timers == nil {
 		t.timers = map[string]string{}
 	}
-	t.timers[k] = ""
-	t.write([]byte(k), nil, true)
+	if _, seen := t.timers[k]; !seen {
+		i, _ := slices.BinarySearch(t.timerKeys, k)
+		t.timerKeys = slices.Insert(t.timerKeys, i, k)
+	}
+	t.timers[k] = cust
+}
+
+// txnTimers calls fn for this Txn's live timers with keys in [lo, hi).
+func (t *Txn) txnTimers(lo, hi []byte, fn func(k, cust string) bool) {
+	i, _ := slices.BinarySearch(t.timerKeys, string(lo))
+	for ; i < len(t.timerKeys) && t.timerKeys[i] < string(hi); i++ {
+		k := t.timerKeys[i]
+		if cust := t.timers[k]; cust != "" && !fn(k, cust) {
+			return
+		}
+	}
 }
 
 // Timer is a timer that is due.
@@ -81,9 +98,13 @@ type Timer struct {
 	Customer string // the owner when it was set; see Txn.Survivor
 }
 
-// DueTimers returns the timers due at or before upTo, in due order,
-// including this Txn's changes.
-func (t *Txn) DueTimers(upTo int64) ([]Timer, error) {
+// DueTimers returns the timers due in [from, upTo], in due order,
+// including this Txn's changes. Callers that know no timer is due before
+// from (they fired those) pass it: fired timers leave deletion markers at
+// the head of the range until Pebble compacts them, and a scan from the
+// start would step over every one.
+func (t *Txn) DueTimers(from, upTo int64) ([]Timer, error) {
+	lo := appendTS([]byte{prefixTimer}, from)
 	hi := appendTS([]byte{prefixTimer}, upTo+1)
 	var out []Timer
 	add := func(k []byte, cust string) {
@@ -91,7 +112,7 @@ func (t *Txn) DueTimers(upTo int64) ([]Timer, error) {
 		rule, eid, _ := strings.Cut(string(k[9:]), "\x00")
 		out = append(out, Timer{Due: due, Rule: rule, EventID: eid, Customer: cust})
 	}
-	if err := scan(t.s.db, []byte{prefixTimer}, hi, func(k, v []byte) error {
+	if err := scan(t.s.db, lo, hi, func(k, v []byte) error {
 		if len(k) < 10 {
 			return ErrCorrupt
 		}
@@ -102,11 +123,10 @@ func (t *Txn) DueTimers(upTo int64) ([]Timer, error) {
 	}); err != nil {
 		return nil, err
 	}
-	for k, cust := range t.timers {
-		if cust != "" && bytes.Compare([]byte(k), hi) < 0 {
-			add([]byte(k), cust)
-		}
-	}
+	t.txnTimers(lo, hi, func(k, cust string) bool {
+		add([]byte(k), cust)
+		return true
+	})
 	slices.SortFunc(out, func(a, b Timer) int {
 		if a.Due != b.Due {
 			if a.Due < b.Due {
@@ -122,10 +142,11 @@ func (t *Txn) DueTimers(upTo int64) ([]Timer, error) {
 	return out, nil
 }
 
-// FirstTimerDue is the due time of the earliest timer, including this Txn's
-// changes; ok=false when there is none.
-func (t *Txn) FirstTimerDue() (due int64, ok bool, err error) {
-	err = scan(t.s.db, []byte{prefixTimer}, []byte{prefixTimer + 1}, func(k, _ []byte) error {
+// FirstTimerDue is the due time of the earliest timer due at or after from,
+// including this Txn's changes; ok=false when there is none.
+func (t *Txn) FirstTimerDue(from int64) (due int64, ok bool, err error) {
+	lo := appendTS([]byte{prefixTimer}, from)
+	err = scan(t.s.db, lo, []byte{prefixTimer + 1}, func(k, _ []byte) error {
 		if _, changed := t.timers[string(k)]; changed {
 			return nil
 		}
@@ -138,15 +159,12 @@ func (t *Txn) FirstTimerDue() (due int64, ok bool, err error) {
 	if err == errStop {
 		err = nil
 	}
-	for k, cust := range t.timers {
-		if cust == "" {
-			continue
-		}
-		d := int64(binary.BigEndian.Uint64([]byte(k)[1:9]) ^ (1 << 63))
-		if !ok || d < due {
+	t.txnTimers(lo, []byte{prefixTimer + 1}, func(k, _ string) bool {
+		if d := int64(binary.BigEndian.Uint64([]byte(k)[1:9]) ^ (1 << 63)); !ok || d < due {
 			due, ok = d, true
 		}
-	}
+		return false // the first live one is the earliest
+	})
 	return due, ok, err
 }
 

@@ -48,6 +48,7 @@ type Txn struct {
 	jit  *pebble.Iterator // see journeyIter
 
 	timers       map[string]string // timer key → customer ("" deleted) written in this Txn
+	timerKeys    []string          // the keys of timers, sorted
 	absorbed     map[string]string // absorbed → survivor recorded in this Txn
 	eventTime    int64             // newest event time noted in this Txn, when eventTimeSet
 	eventTimeSet bool

@@ -45,9 +45,21 @@ func BenchmarkEngine(b *testing.B) {
 	b.Run("steady", func(b *testing.B) { benchEngine(b, 4000, 100) })
 }
 
+// BenchmarkRulesOverhead is the engine on the steady workload without
+// trigger rules and with the default rules and segments: the cost the rules
+// add per event (issue 5 allows 25%). Run with -cpu=1.
+func BenchmarkRulesOverhead(b *testing.B) {
+	b.Run("none", func(b *testing.B) { benchEngineRules(b, 4000, 100, false) })
+	b.Run("default", func(b *testing.B) { benchEngineRules(b, 4000, 100, true) })
+}
+
 func benchEngine(b *testing.B, customers, perCustomer int) {
+	benchEngineRules(b, customers, perCustomer, true)
+}
+
+func benchEngineRules(b *testing.B, customers, perCustomer int, withRules bool) {
 	_, evs := workload(b, customers, perCustomer)
-	benchApply(b, len(evs), func(eng *stitch.Engine) {
+	benchApplyRules(b, len(evs), withRules, func(eng *stitch.Engine) {
 		for i := 0; i < len(evs); i += benchBatch {
 			if _, err := eng.Apply(evs[i:min(i+benchBatch, len(evs))]); err != nil {
 				b.Fatal(err)
@@ -80,6 +92,10 @@ func BenchmarkEngineWithDecode(b *testing.B) {
 }
 
 func benchApply(b *testing.B, events int, run func(*stitch.Engine)) {
+	benchApplyRules(b, events, true, run)
+}
+
+func benchApplyRules(b *testing.B, events int, withRules bool, run func(*stitch.Engine)) {
 	cfg := config.Default()
 	var ms0, ms1 runtime.MemStats
 	var mallocs uint64
@@ -93,6 +109,9 @@ func benchApply(b *testing.B, events int, run func(*stitch.Engine)) {
 			b.Fatal(err)
 		}
 		eng, err := stitch.New(cfg, store)
+		if !withRules {
+			eng, err = stitch.NewWithRules(cfg, store, nil)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}

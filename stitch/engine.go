@@ -35,6 +35,10 @@ type Engine struct {
 
 	rules      *rules.Set // nil: no trigger rules
 	ruleByName map[string]*rules.Rule
+	// timerFloor: no timer is due before it (those fired); timer scans
+	// start there. Only in memory: after a restart the first scan starts
+	// from the beginning.
+	timerFloor int64
 }
 
 type idType struct {
@@ -165,8 +169,8 @@ func (e *Engine) Apply(evs []event.Event) (*Result, error) {
 func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) error) (*Result, error) {
 	t := e.store.Begin()
 	r := &Result{Outcomes: make([]Outcome, len(evs))}
-	a := applier{e: e, t: t, r: r}
-	if err := a.loadNextDue(); err != nil {
+	a := applier{e: e, t: t, r: r, floor: e.timerFloor}
+	if err := a.prepare(a.horizonOf(evs)); err != nil {
 		t.Discard()
 		return nil, err
 	}
@@ -192,6 +196,7 @@ func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) err
 	if err := t.Commit(); err != nil {
 		return nil, err
 	}
+	e.timerFloor = a.floor
 	return r, nil
 }
 
@@ -202,8 +207,8 @@ func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) err
 func (e *Engine) Fire(upTo int64, hook func(*state.Txn, *Result) error) (*Result, error) {
 	t := e.store.Begin()
 	r := &Result{}
-	a := applier{e: e, t: t, r: r}
-	err := a.loadNextDue()
+	a := applier{e: e, t: t, r: r, floor: e.timerFloor}
+	err := a.prepare(upTo)
 	if err == nil {
 		err = a.fireDue(upTo)
 	}
@@ -217,6 +222,7 @@ func (e *Engine) Fire(upTo int64, hook func(*state.Txn, *Result) error) (*Result
 	if err := t.Commit(); err != nil {
 		return nil, err
 	}
+	e.timerFloor = a.floor
 	return r, nil
 }
 
@@ -236,8 +242,9 @@ type applier struct {
 	t *state.Txn
 	r *Result
 
-	nextDue   int64 // the earliest timer's due time, when hasTimers
-	hasTimers bool
+	queue   []state.Timer // timers due by horizon, in due order; see prepare
+	horizon int64
+	floor   int64 // see Engine.timerFloor; this batch's, kept at Commit
 
 	// scratch, reused across events
 	ids       []ident

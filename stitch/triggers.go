@@ -46,7 +46,7 @@ func (e *Engine) Rules() *rules.Set { return e.rules }
 // watermark is the event time before which no more events are expected.
 func (a *applier) watermark() int64 {
 	ts, ok := a.t.EventTime()
-	if !ok {
+	if !ok || a.e.rules == nil {
 		return 0
 	}
 	return ts - a.e.rules.AllowedLateness.Milliseconds()
@@ -95,23 +95,30 @@ func (a *applier) evalRules(c *state.Customer, ev *event.Event, prevStage string
 	set := a.e.rules
 	a.e.noteFacts(c, &state.Entry{TS: ev.TS, Type: ev.Type, Props: ev.Props})
 	entered, exited := a.segments(c, ev)
+	var env *rules.Env // built when first needed, after the segments changed
+	fire := func(r *rules.Rule, ids []string, at int64) {
+		if env == nil {
+			env = a.env(c, ev)
+		}
+		a.fire(c, r, env, ids, at)
+	}
 	for _, r := range set.Rules {
 		switch r.Kind {
 		case rules.KindEvent:
 			if a.matches(r.When, ev) {
-				a.fire(c, r, ev, []string{ev.ID}, ev.TS)
+				fire(r, []string{ev.ID}, ev.TS)
 			}
 		case rules.KindSequence, rules.KindAbsence:
-			if err := a.pairing(c, r, ev, late); err != nil {
+			if err := a.pairing(c, r, ev, late, fire); err != nil {
 				return err
 			}
 		case rules.KindStage:
 			if c.Stage != prevStage && ((!r.Exit && c.Stage == r.Stage) || (r.Exit && prevStage == r.Stage)) {
-				a.fire(c, r, ev, []string{ev.ID}, ev.TS)
+				fire(r, []string{ev.ID}, ev.TS)
 			}
 		case rules.KindSegment:
 			if (!r.Exit && slices.Contains(entered, r.Segment)) || (r.Exit && slices.Contains(exited, r.Segment)) {
-				a.fire(c, r, ev, []string{ev.ID}, ev.TS)
+				fire(r, []string{ev.ID}, ev.TS)
 			}
 		}
 	}
@@ -159,8 +166,14 @@ func (a *applier) segments(c *state.Customer, ev *event.Event) (entered, exited 
 // completes (sequence) or cancels (absence) waiting first events of its
 // window; as a first event it waits, or — when it arrived late, after
 // events that follow it — pairs with those at once.
-func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, late bool) error {
+func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, late bool, fire func(*rules.Rule, []string, int64)) error {
 	within := r.Within.Milliseconds()
+	if r.Kind == rules.KindSequence {
+		// First events whose window the watermark has passed can never be
+		// completed (absences leave when their timer fires).
+		wm := a.watermark()
+		a.dropPending(c, r, func(p *state.Pending) bool { return p.TS+within < wm })
+	}
 	for _, m := range r.CancelOn {
 		if a.matches(m, ev) {
 			a.dropPending(c, r, func(*state.Pending) bool { return true })
@@ -180,9 +193,9 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 			p := c.Pending[best]
 			c.Pending = slices.Delete(c.Pending, best, best+1)
 			if r.Kind == rules.KindAbsence {
-				a.t.DeleteTimer(p.TS+within, r.Name, p.EventID)
+				a.cancelTimer(p.TS+within, r.Name, p.EventID)
 			} else {
-				a.fire(c, r, ev, []string{p.EventID, ev.ID}, ev.TS)
+				fire(r, []string{p.EventID, ev.ID}, ev.TS)
 			}
 		}
 	}
@@ -198,14 +211,14 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		}
 		if second != "" {
 			if r.Kind == rules.KindSequence {
-				a.fire(c, r, ev, []string{ev.ID, second}, ev.TS)
+				fire(r, []string{ev.ID, second}, ev.TS)
 			}
 			return nil // an absence that did not happen
 		}
 	}
 	if r.Kind == rules.KindAbsence && ev.TS+within <= a.watermark() {
 		// Its window has passed already, with no second event.
-		a.fire(c, r, ev, []string{ev.ID}, ev.TS+within)
+		fire(r, []string{ev.ID}, ev.TS+within)
 		return nil
 	}
 	n := 0
@@ -224,7 +237,7 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		p := c.Pending[oldest]
 		c.Pending = slices.Delete(c.Pending, oldest, oldest+1)
 		if r.Kind == rules.KindAbsence {
-			a.t.DeleteTimer(p.TS+within, r.Name, p.EventID)
+			a.cancelTimer(p.TS+within, r.Name, p.EventID)
 		}
 	}
 	c.Pending = append(c.Pending, state.Pending{Rule: r.Name, EventID: ev.ID, TS: ev.TS})
@@ -263,7 +276,7 @@ func (a *applier) dropPending(c *state.Customer, r *rules.Rule, drop func(*state
 			return false
 		}
 		if r.Kind == rules.KindAbsence {
-			a.t.DeleteTimer(p.TS+within, r.Name, p.EventID)
+			a.cancelTimer(p.TS+within, r.Name, p.EventID)
 		}
 		return true
 	})
@@ -271,8 +284,8 @@ func (a *applier) dropPending(c *state.Customer, r *rules.Rule, drop func(*state
 
 // fire records a trigger unless the rule's condition, cooldown or maximum
 // says no.
-func (a *applier) fire(c *state.Customer, r *rules.Rule, ev *event.Event, eventIDs []string, at int64) {
-	if ok, err := r.If.Eval(a.env(c, ev)); !ok || err != nil {
+func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventIDs []string, at int64) {
+	if ok, err := r.If.Eval(env); !ok || err != nil {
 		return
 	}
 	i := slices.IndexFunc(c.Fires, func(f state.Fire) bool { return f.Rule == r.Name })
@@ -298,13 +311,11 @@ func (a *applier) fire(c *state.Customer, r *rules.Rule, ev *event.Event, eventI
 	a.r.Triggers = append(a.r.Triggers, g)
 }
 
-// fireTimers fires the absences whose windows the watermark has passed.
+// fireTimers fires the absences whose windows end by upTo, from the queue.
 func (a *applier) fireTimers(upTo int64) error {
-	timers, err := a.t.DueTimers(upTo)
-	if err != nil {
-		return err
-	}
-	for _, tm := range timers {
+	for len(a.queue) > 0 && a.queue[0].Due <= upTo {
+		tm := a.queue[0]
+		a.queue = a.queue[1:]
 		a.t.DeleteTimer(tm.Due, tm.Rule, tm.EventID)
 		r := a.e.ruleByName[tm.Rule]
 		if r == nil {
@@ -326,7 +337,7 @@ func (a *applier) fireTimers(upTo int64) error {
 			continue // completed or cancelled meanwhile
 		}
 		c.Pending = slices.Delete(c.Pending, i, i+1)
-		a.fire(c, r, nil, []string{tm.EventID}, tm.Due)
+		a.fire(c, r, a.env(c, nil), []string{tm.EventID}, tm.Due)
 		a.t.SetCustomer(c)
 	}
 	return nil
@@ -362,31 +373,75 @@ func combineRules(s, gone *state.Customer) {
 	}
 }
 
-func (a *applier) loadNextDue() error {
+// Timers are read from the store once per batch: prepare loads every timer
+// due up to the latest watermark the batch can reach into a queue in
+// memory, which the batch keeps in step with the timers it sets and
+// cancels. Between events, firing what is due is then a look at the
+// queue's head.
+func (a *applier) prepare(horizon int64) error {
 	if a.e.rules == nil {
 		return nil
 	}
-	due, ok, err := a.t.FirstTimerDue()
-	a.nextDue, a.hasTimers = due, ok
+	q, err := a.t.DueTimers(a.floor, horizon)
+	a.queue, a.horizon = q, horizon
 	return err
 }
 
-// fireDue fires the timers due at or before upTo, when there are any.
+func timerLess(x, y *state.Timer) int {
+	if x.Due != y.Due {
+		if x.Due < y.Due {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(x.Rule, y.Rule); c != 0 {
+		return c
+	}
+	return strings.Compare(x.EventID, y.EventID)
+}
+
+// fireDue fires the timers due at or before upTo.
 func (a *applier) fireDue(upTo int64) error {
-	if a.e.rules == nil || !a.hasTimers || upTo < a.nextDue {
+	if a.e.rules == nil {
+		return nil
+	}
+	if upTo > a.horizon {
+		if err := a.prepare(upTo); err != nil {
+			return err
+		}
+	}
+	if len(a.queue) == 0 || a.queue[0].Due > upTo {
 		return nil
 	}
 	if err := a.fireTimers(upTo); err != nil {
 		return err
 	}
-	return a.loadNextDue()
+	// Every timer due by upTo is fired, and none can be set before the
+	// watermark (a window already over fires at once), so later scans
+	// start past them.
+	a.floor = max(a.floor, upTo+1)
+	return nil
 }
 
-// setTimer sets an absence's timer and keeps nextDue.
+// setTimer sets an absence's timer.
 func (a *applier) setTimer(due int64, rule, eventID, cust string) {
 	a.t.SetTimer(due, rule, eventID, cust)
-	if !a.hasTimers || due < a.nextDue {
-		a.nextDue, a.hasTimers = due, true
+	a.floor = min(a.floor, due) // after an idle advance the watermark can be behind the floor
+	if due <= a.horizon {
+		tm := state.Timer{Due: due, Rule: rule, EventID: eventID, Customer: cust}
+		i, _ := slices.BinarySearchFunc(a.queue, &tm, func(x state.Timer, y *state.Timer) int { return timerLess(&x, y) })
+		a.queue = slices.Insert(a.queue, i, tm)
+	}
+}
+
+// cancelTimer removes an absence's timer.
+func (a *applier) cancelTimer(due int64, rule, eventID string) {
+	a.t.DeleteTimer(due, rule, eventID)
+	if due <= a.horizon {
+		tm := state.Timer{Due: due, Rule: rule, EventID: eventID}
+		if i, found := slices.BinarySearchFunc(a.queue, &tm, func(x state.Timer, y *state.Timer) int { return timerLess(&x, y) }); found {
+			a.queue = slices.Delete(a.queue, i, i+1)
+		}
 	}
 }
 
@@ -416,4 +471,18 @@ func MessageOf(g *state.Trigger) TriggerMessage {
 		TriggerID: g.ID, Rule: g.Rule, CustomerID: g.Customer, FiredAt: event.FormatTS(g.FiredAt),
 		IDs: IDsByType(g.IDs), Stage: g.Stage, EventIDs: g.EventIDs, Props: map[string]any{},
 	}
+}
+
+// horizonOf is the latest watermark a batch of events can reach.
+func (a *applier) horizonOf(evs []event.Event) int64 {
+	if a.e.rules == nil {
+		return 0
+	}
+	ts, ok := a.t.EventTime()
+	for i := range evs {
+		if !ok || evs[i].TS > ts {
+			ts, ok = evs[i].TS, true
+		}
+	}
+	return ts - a.e.rules.AllowedLateness.Milliseconds()
 }
