@@ -242,9 +242,10 @@ type applier struct {
 	t *state.Txn
 	r *Result
 
-	queue   []state.Timer // timers due by horizon, in due order; see prepare
-	horizon int64
-	floor   int64 // see Engine.timerFloor; this batch's, kept at Commit
+	segScratch []string
+	queue      []state.Timer // timers due by horizon, in due order; see prepare
+	horizon    int64
+	floor      int64 // see Engine.timerFloor; this batch's, kept at Commit
 
 	// scratch, reused across events
 	ids       []ident

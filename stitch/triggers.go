@@ -141,13 +141,18 @@ func (a *applier) segments(c *state.Customer, ev *event.Event) (entered, exited 
 		return nil, nil
 	}
 	env := a.env(c, ev)
-	var now []string
+	now := a.segScratch[:0]
 	for _, s := range a.e.rules.Segments {
 		if ok, err := s.If.Eval(env); ok && err == nil {
 			now = append(now, s.Name)
 		}
 	}
+	a.segScratch = now
 	slices.Sort(now)
+	if slices.Equal(now, c.Segments) {
+		return nil, nil
+	}
+	now = slices.Clone(now)
 	for _, s := range now {
 		if _, in := slices.BinarySearch(c.Segments, s); !in {
 			entered = append(entered, s)
@@ -168,11 +173,13 @@ func (a *applier) segments(c *state.Customer, ev *event.Event) (entered, exited 
 // events that follow it — pairs with those at once.
 func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, late bool, fire func(*rules.Rule, []string, int64)) error {
 	within := r.Within.Milliseconds()
-	if r.Kind == rules.KindSequence {
+	if r.Kind == rules.KindSequence && len(c.Pending) > 0 {
 		// First events whose window the watermark has passed can never be
 		// completed (absences leave when their timer fires).
 		wm := a.watermark()
-		a.dropPending(c, r, func(p *state.Pending) bool { return p.TS+within < wm })
+		if c.Pending[0].TS+within < wm || slices.ContainsFunc(c.Pending, func(p state.Pending) bool { return p.Rule == r.Name && p.TS+within < wm }) {
+			a.dropPending(c, r, func(p *state.Pending) bool { return p.TS+within < wm })
+		}
 	}
 	for _, m := range r.CancelOn {
 		if a.matches(m, ev) {
@@ -271,15 +278,19 @@ func (a *applier) laterMatch(c *state.Customer, r *rules.Rule, ev *event.Event) 
 
 func (a *applier) dropPending(c *state.Customer, r *rules.Rule, drop func(*state.Pending) bool) {
 	within := r.Within.Milliseconds()
-	c.Pending = slices.DeleteFunc(c.Pending, func(p state.Pending) bool {
-		if p.Rule != r.Name || !drop(&p) {
-			return false
+	kept := c.Pending[:0]
+	for i := range c.Pending {
+		p := &c.Pending[i]
+		if p.Rule != r.Name || !drop(p) {
+			kept = append(kept, *p)
+			continue
 		}
 		if r.Kind == rules.KindAbsence {
 			a.cancelTimer(p.TS+within, r.Name, p.EventID)
 		}
-		return true
-	})
+	}
+	clear(c.Pending[len(kept):]) // no stale strings kept alive
+	c.Pending = kept
 }
 
 // fire records a trigger unless the rule's condition, cooldown or maximum
