@@ -15,7 +15,7 @@ import (
 // this format: a format byte, the batch's version, then each table's rows
 // as counted lists of fields. Strings are length-prefixed, so any byte
 // sequence in an identifier or props survives as is.
-const rowsFormat = 1
+const rowsFormat = 2 // 2 added profiles' segments; 1 is still read
 
 // Encode appends the rows of one batch — the engine's changes, its merges
 // and conflicts — to b, all at the batch's version.
@@ -34,7 +34,7 @@ func Encode(b []byte, version uint64, ch *stitch.Changes, res *stitch.Result) []
 	e = e.uv(uint64(len(ch.Customers)))
 	for _, c := range ch.Customers {
 		e = e.str(c.ID).strs(c.IDs).iv(c.FirstSeen).iv(c.LastSeen).uv(uint64(c.Events)).strs(c.Channels).
-			str(c.Stage).uv(uint64(c.Purchases)).f64(c.Revenue)
+			str(c.Stage).uv(uint64(c.Purchases)).f64(c.Revenue).strs(c.Segments)
 	}
 	e = e.uv(uint64(len(ch.Gone)))
 	for _, id := range ch.Gone {
@@ -198,7 +198,8 @@ func (c *columns) decode(b []byte) error {
 		c.jIdx, c.pIdx, c.iIdx = map[string]int{}, map[string]int{}, map[string]int{}
 	}
 	d := &dec{b: b}
-	if f := d.byte(); f != rowsFormat {
+	f := d.byte()
+	if f != 1 && f != rowsFormat {
 		return fmt.Errorf("%w: format %d", errFormat, f)
 	}
 	v := d.uv()
@@ -240,6 +241,9 @@ func (c *columns) decode(b []byte) error {
 		// hide that and keep every real cent (as the offline output does).
 		p.revenue[i] = math.Round(d.f64()*1e4) / 1e4
 		p.segments[i] = []string{}
+		if f >= 2 {
+			p.segments[i] = d.strs()
+		}
 		// A function of the profile alone, so that replays and restarts
 		// give the same row: the time of the customer's latest event.
 		p.updatedAt[i] = dateTime(last)

@@ -114,7 +114,11 @@ func (r *rig) check() {
 	wantIDs := map[string]string{}
 	if err := r.eng.Customers(func(c *state.Customer) error {
 		p := stitch.ProfileOf(c)
-		wantProfiles[c.ID] = fmt.Sprintf("%v %d %v %s %d %.4f %s", c.IDs, p.Events, p.Channels, p.Stage, p.Purchases, p.Revenue, p.LastSeen)
+		segs := c.Segments
+		if segs == nil {
+			segs = []string{}
+		}
+		wantProfiles[c.ID] = fmt.Sprintf("%v %d %v %s %d %.4f %v %s", c.IDs, p.Events, p.Channels, p.Stage, p.Purchases, p.Revenue, segs, p.LastSeen)
 		for _, k := range c.IDs {
 			wantIDs[k] = c.ID
 		}
@@ -151,17 +155,17 @@ func (r *rig) check() {
 	}
 
 	gotProfiles := map[string]string{}
-	rows = r.query(`SELECT customer_id, ids, events, channels, stage, purchases, revenue, last_seen FROM {db}.profiles`)
+	rows = r.query(`SELECT customer_id, ids, events, channels, stage, purchases, revenue, segments, last_seen FROM {db}.profiles`)
 	for rows.Next() {
 		var id, stage string
-		var ids, channels []string
+		var ids, channels, segs []string
 		var events, purchases uint64
 		var revenue float64
 		var last time.Time
-		if err := rows.Scan(&id, &ids, &events, &channels, &stage, &purchases, &revenue, &last); err != nil {
+		if err := rows.Scan(&id, &ids, &events, &channels, &stage, &purchases, &revenue, &segs, &last); err != nil {
 			r.t.Fatal(err)
 		}
-		gotProfiles[id] = fmt.Sprintf("%v %d %v %s %d %.4f %s", ids, events, channels, stage, purchases, revenue, event.FormatTS(last.UnixMilli()))
+		gotProfiles[id] = fmt.Sprintf("%v %d %v %s %d %.4f %v %s", ids, events, channels, stage, purchases, revenue, segs, event.FormatTS(last.UnixMilli()))
 	}
 	rows.Close()
 	for id, w := range wantProfiles {
