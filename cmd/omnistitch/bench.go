@@ -27,6 +27,7 @@ import (
 	"github.com/omnistitch/omnistitch/pipeline/source"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
+	"github.com/omnistitch/omnistitch/stitch/rules"
 )
 
 type benchOptions struct {
@@ -112,6 +113,13 @@ type benchResult struct {
 		Recall    float64 `json:"recall"`
 		F1        float64 `json:"f1"`
 	} `json:"accuracy"`
+	// Produce of the causing event → trigger on its topic, for triggers an
+	// event fires (absences fire when their window ends, not on an event).
+	TriggerLatencyMS struct {
+		P50 float64 `json:"p50"`
+		P99 float64 `json:"p99"`
+		N   int     `json:"n"`
+	} `json:"trigger_latency_ms"`
 	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
 	StateBytesPerCustomer float64 `json:"state_bytes_per_customer"`
 	Records               int     `json:"records"`
@@ -155,17 +163,22 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	fmt.Fprintf(w, "Generating traffic of %d people (seed %d)…\n", o.customers, o.seed)
 	recs := gen.All(gen.Options{Seed: o.seed, Customers: o.customers, Events: o.events})
 	raw := make([]*kgo.Record, 0, len(recs))
+	byEvent := make(map[string]*kgo.Record, len(recs)) // for trigger latency
 	for i, r := range recs {
 		topic, value, err := gen.RawLine(r.Line)
 		if err != nil {
 			continue // an empty line: nothing to send
 		}
-		raw = append(raw, &kgo.Record{Topic: topic, Key: strconv.AppendInt(nil, int64(i), 10), Value: value})
+		kr := &kgo.Record{Topic: topic, Key: strconv.AppendInt(nil, int64(i), 10), Value: value}
+		raw = append(raw, kr)
+		if r.Valid && !r.Dup {
+			byEvent[r.EventID] = kr
+		}
 	}
 
 	brokers := strings.Split(o.brokers, ",")
 	if o.brokers == "" {
-		topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}
+		topics := append([]string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}, triggerTopics(cfg)...)
 		for _, m := range source.Default() {
 			topics = append(topics, m.Topic())
 		}
@@ -209,6 +222,15 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	case r = <-runs:
 	case err := <-done:
 		return nil, err
+	}
+	trigLat := make(chan []float64, 1)
+	trigCtx, stopTrig := context.WithCancel(ctx)
+	defer stopTrig()
+	watching := make(chan struct{})
+	go func() { trigLat <- watchTriggers(trigCtx, brokers, r.eng, byEvent, watching) }()
+	select { // a consumer still connecting would add its start-up to the first triggers' latency
+	case <-watching:
+	case <-time.After(10 * time.Second):
 	}
 	start := time.Now()
 	produced := make(chan error, 1)
@@ -255,6 +277,10 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	if err := <-done; err != nil {
 		return nil, err
 	}
+	stopTrig()
+	tl := <-trigLat
+	slices.Sort(tl)
+	res.TriggerLatencyMS.P50, res.TriggerLatencyMS.P99, res.TriggerLatencyMS.N = quantile(tl, 0.50), quantile(tl, 0.99), len(tl)
 	if o.rate > 0 {
 		if res.NoopConsumeEventsPerS, err = noopConsume(ctx, cfg, len(raw)); err != nil {
 			return nil, err
@@ -273,6 +299,65 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	res.Applied, res.DeadLetters, res.Customers = st.Applied, st.DeadLetters, customers
 	printBench(w, res)
 	return res, nil
+}
+
+// watchTriggers reads the trigger topics until ctx ends and returns, for
+// each trigger fired by an event, the time from that event's produce to the
+// trigger's arrival, in ms.
+func watchTriggers(ctx context.Context, brokers []string, eng *stitch.Engine, byEvent map[string]*kgo.Record, watching chan<- struct{}) []float64 {
+	set := eng.Rules()
+	if set == nil {
+		close(watching)
+		return nil
+	}
+	topics := []string{set.Topic}
+	for _, r := range set.Rules {
+		if t := set.TopicOf(r); !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		close(watching)
+		return nil
+	}
+	defer cl.Close()
+	// One poll with a deadline: metadata, offsets and the fetch session
+	// are then in place.
+	first, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	cl.PollFetches(first)
+	cancel()
+	close(watching)
+	var lat []float64
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		now := time.Now()
+		for _, rec := range fs.Records() {
+			var m struct {
+				Rule     string   `json:"rule"`
+				EventIDs []string `json:"event_ids"`
+			}
+			if json.Unmarshal(rec.Value, &m) != nil || len(m.EventIDs) == 0 {
+				continue
+			}
+			if r := set.Rule(m.Rule); r == nil || r.Kind == rules.KindAbsence {
+				continue
+			}
+			// The causing event is the one produced last: a sequence's
+			// first event may arrive after its second (a late upload).
+			var last time.Time
+			for _, id := range m.EventIDs {
+				if src := byEvent[id]; src != nil && src.Timestamp.After(last) {
+					last = src.Timestamp
+				}
+			}
+			if !last.IsZero() {
+				lat = append(lat, float64(now.Sub(last).Microseconds())/1000)
+			}
+		}
+	}
+	return lat
 }
 
 // produceAll writes the records; with rate > 0, paced at rate records/s.
@@ -415,6 +500,7 @@ func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  events/s                 %10.0f\n", r.EventsPerS)
 	fmt.Fprintf(w, "  no-op consumer events/s  %10.0f  (ratio %.2f)\n", r.NoopConsumeEventsPerS, r.RatioToNoop)
 	fmt.Fprintf(w, "  latency p50 / p99        %10.1f / %.1f ms (produce → committed)\n", r.LatencyMS.P50, r.LatencyMS.P99)
+	fmt.Fprintf(w, "  trigger latency p50/p99  %10.1f / %.1f ms (produce → trigger on the topic; %d triggers)\n", r.TriggerLatencyMS.P50, r.TriggerLatencyMS.P99, r.TriggerLatencyMS.N)
 	fmt.Fprintf(w, "  precision / recall / F1  %.4f / %.4f / %.4f\n", r.Accuracy.Precision, r.Accuracy.Recall, r.Accuracy.F1)
 	fmt.Fprintf(w, "  peak RSS                 %10.0f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
 	fmt.Fprintf(w, "  state per customer       %10.0f bytes on disk\n", r.StateBytesPerCustomer)
@@ -423,4 +509,31 @@ func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "| %d | %d | %s | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.4f | %.0f | %.0f |\n",
 		r.People, r.Records, r.Sink, r.Rate, r.EventsPerS, r.NoopConsumeEventsPerS, r.RatioToNoop,
 		r.LatencyMS.P50, r.LatencyMS.P99, r.Accuracy.F1, float64(r.PeakRSSBytes)/(1<<20), r.StateBytesPerCustomer)
+}
+
+// triggerTopics are the topics the configured rules send to, created with
+// the in-process broker so that the first triggers do not wait for a topic
+// to be created on first use.
+func triggerTopics(cfg *config.Config) []string {
+	o := rules.Options{Channels: cfg.Input.Channels}
+	for _, st := range cfg.Journey.Stages {
+		o.Stages = append(o.Stages, st.Name)
+	}
+	var set *rules.Set
+	var err error
+	if cfg.RulesFile == "" && cfg.SegmentsFile == "" {
+		set, err = rules.Default(o)
+	} else {
+		set, err = rules.Load(cfg.RulesFile, cfg.SegmentsFile, o)
+	}
+	if err != nil {
+		return nil // the service reports it when it starts
+	}
+	topics := []string{set.Topic}
+	for _, r := range set.Rules {
+		if t := set.TopicOf(r); !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	return topics
 }

@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	if err := resetDatabase(ctx, &cfg.ClickHouse); err != nil {
 		return err
 	}
-	topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}
+	topics := append([]string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic}, triggerTopics(cfg)...)
 	for _, m := range source.Default() {
 		topics = append(topics, m.Topic())
 	}
