@@ -51,21 +51,25 @@ type idType struct {
 // New builds an engine over an open store, with the trigger rules and
 // segments the configuration names (the built-in ones by default).
 func New(cfg *config.Config, store *state.Store) (*Engine, error) {
-	o := rules.Options{Channels: cfg.Input.Channels}
-	for _, st := range cfg.Journey.Stages {
-		o.Stages = append(o.Stages, st.Name)
-	}
-	var set *rules.Set
-	var err error
-	if cfg.RulesFile == "" && cfg.SegmentsFile == "" {
-		set, err = rules.Default(o)
-	} else {
-		set, err = rules.Load(cfg.RulesFile, cfg.SegmentsFile, o)
-	}
+	set, err := LoadRules(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return NewWithRules(cfg, store, set)
+}
+
+// LoadRules loads the trigger rules and segments the configuration names
+// (the built-in ones when it names none), checked against its stages and
+// channels.
+func LoadRules(cfg *config.Config) (*rules.Set, error) {
+	o := rules.Options{Channels: cfg.Input.Channels}
+	for _, st := range cfg.Journey.Stages {
+		o.Stages = append(o.Stages, st.Name)
+	}
+	if cfg.RulesFile == "" && cfg.SegmentsFile == "" {
+		return rules.Default(o)
+	}
+	return rules.Load(cfg.RulesFile, cfg.SegmentsFile, o)
 }
 
 // NewWithRules builds an engine with the rule set given (nil: none).

@@ -515,17 +515,7 @@ func printBench(w io.Writer, r *benchResult) {
 // the in-process broker so that the first triggers do not wait for a topic
 // to be created on first use.
 func triggerTopics(cfg *config.Config) []string {
-	o := rules.Options{Channels: cfg.Input.Channels}
-	for _, st := range cfg.Journey.Stages {
-		o.Stages = append(o.Stages, st.Name)
-	}
-	var set *rules.Set
-	var err error
-	if cfg.RulesFile == "" && cfg.SegmentsFile == "" {
-		set, err = rules.Default(o)
-	} else {
-		set, err = rules.Load(cfg.RulesFile, cfg.SegmentsFile, o)
-	}
+	set, err := stitch.LoadRules(cfg)
 	if err != nil {
 		return nil // the service reports it when it starts
 	}
