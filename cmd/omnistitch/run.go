@@ -54,6 +54,9 @@ the outbox is sent (for up to 10 s) and the group is left.`,
 			}
 			if cmd.Flags().Changed("http-addr") {
 				cfg.HTTP.Addr = httpAddr
+				if field, msg := config.CheckHTTP(cfg.HTTP); field != "" {
+					return fmt.Errorf("--http-addr: http.%s: %s", field, msg)
+				}
 			}
 			if cmd.Flags().Changed("clickhouse") {
 				cfg.ClickHouse.Addr = chAddr
@@ -154,22 +157,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	}
 	var srv *http.Server
 	if cfg.HTTP.Addr != "" {
+		token, err := httpapi.Token(cfg.HTTP)
+		if err != nil {
+			store.Close()
+			return err
+		}
 		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
 			store.Close()
 			return fmt.Errorf("http: %w", err)
 		}
-		srv = &http.Server{
-			Handler:           httpapi.Handler(httpapi.Options{Store: store, Engine: eng, Ready: svc.Ready, Gatherer: reg, Logger: log}),
-			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
-			MaxHeaderBytes: 16 << 10,
-		}
+		srv = httpapi.NewServer(httpapi.Handler(httpapi.Options{Store: store, Engine: eng, Ready: svc.Ready, Gatherer: reg, Logger: log,
+			Token: token, MaxConcurrent: cfg.HTTP.MaxConcurrent}))
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)
 			}
 		}()
-		log.Info("http listening", "addr", ln.Addr().String())
+		log.Info("http listening", "addr", ln.Addr().String(), "token", token != "")
 	}
 	topics := make([]string, 0, len(decoders))
 	for t := range decoders {

@@ -85,8 +85,14 @@ type SASL struct {
 }
 
 // HTTP is the service's HTTP listener: health, metrics, lookups.
+// A listener on any address but loopback needs a bearer token; the token
+// is never in the file: it comes from the environment variable or the file
+// named, like the passwords.
 type HTTP struct {
-	Addr string `yaml:"addr"` // host:port; default "127.0.0.1:8080" (loopback only); "" disables it
+	Addr          string `yaml:"addr"`           // host:port; default "127.0.0.1:8080" (loopback only); "" disables it; any other host needs token_env or token_file
+	TokenEnv      string `yaml:"token_env"`      // environment variable holding the bearer token every endpoint but /healthz and /readyz requires
+	TokenFile     string `yaml:"token_file"`     // or a file holding it (trailing newline ignored)
+	MaxConcurrent int    `yaml:"max_concurrent"` // requests served at once, beyond which 503 is answered; default 64; 1..10000
 }
 
 // ClickHouse is where journeys, profiles and the identity map are written.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 
@@ -34,7 +35,7 @@ func validate(c *Config) *problem {
 	if c.IdentityFile == "" {
 		return mainProblem(fieldPath{"identity_file"}, "must not be empty")
 	}
-	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile, validateKafka, validateClickHouse} {
+	for _, check := range []func(*Config) *problem{validateState, validateInput, validateJourney, validateProfile, validateKafka, validateHTTP, validateClickHouse} {
 		if p := check(c); p != nil {
 			return p
 		}
@@ -104,12 +105,50 @@ func validateKafka(c *Config) *problem {
 	default:
 		return mainProblem(fieldPath{"kafka", "sasl", "mechanism"}, "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", a.Mechanism)
 	}
-	if a := c.HTTP.Addr; a != "" {
-		if _, port, ok := strings.Cut(a, ":"); !ok || port == "" || strings.ContainsAny(a, " /") {
-			return mainProblem(fieldPath{"http", "addr"}, "must be host:port (or empty to disable), got %q", a)
-		}
+	return nil
+}
+
+func validateHTTP(c *Config) *problem {
+	if field, msg := CheckHTTP(c.HTTP); field != "" {
+		return mainProblem(fieldPath{"http", field}, "%s", msg)
 	}
 	return nil
+}
+
+// CheckHTTP checks the http section as the service will use it, also after
+// a command-line override of the address. It returns the field at fault
+// (within http) and why, or "" when all is well.
+func CheckHTTP(h HTTP) (field, msg string) {
+	if h.TokenEnv != "" && h.TokenFile != "" {
+		return "token_env", "at most one of token_env and token_file may be set"
+	}
+	if h.MaxConcurrent < 1 || h.MaxConcurrent > 10000 {
+		return "max_concurrent", fmt.Sprintf("must be between 1 and 10000, got %d", h.MaxConcurrent)
+	}
+	if h.Addr == "" {
+		return "", ""
+	}
+	host, port, err := net.SplitHostPort(h.Addr)
+	if err != nil || port == "" || strings.ContainsAny(h.Addr, " /") {
+		return "addr", fmt.Sprintf("must be host:port (or empty to disable), got %q", h.Addr)
+	}
+	if !isLoopback(host) && h.TokenEnv == "" && h.TokenFile == "" {
+		// Profiles and lookups are personal data: anyone who can reach a
+		// non-loopback port must prove who they are.
+		return "addr", fmt.Sprintf("%q listens beyond loopback, so the API needs a bearer token: set http.token_env or http.token_file (or bind to 127.0.0.1)", h.Addr)
+	}
+	return "", ""
+}
+
+// isLoopback reports whether a listener on host is reachable from this
+// machine only. An empty host (":8080") listens on every interface; a host
+// name other than localhost may resolve anywhere, so it counts as outside.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var dbNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)

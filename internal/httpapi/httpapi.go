@@ -26,13 +26,20 @@ type Options struct {
 	Ready    func() bool    // nil: always ready
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// Token, when set, is the bearer token every endpoint but /healthz and
+	// /readyz requires (see Token for where it comes from).
+	Token string
+	// MaxConcurrent caps the requests in progress; beyond it 503. 0 means
+	// DefaultMaxConcurrent.
+	MaxConcurrent int
 }
 
 // maxQuery bounds what a request may ask, so that a hostile client cannot
 // make the server hash megabytes per request.
 const maxQuery = 1024
 
-// Handler returns the HTTP handler.
+// Handler returns the HTTP handler: every endpoint behind the token (if
+// any), the body cap and the concurrency cap of guard.
 func Handler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -87,7 +94,7 @@ func Handler(o Options) http.Handler {
 		}
 		profile(w, o, rec.Customer)
 	})
-	return mux
+	return guard(mux, o.Token, o.MaxConcurrent)
 }
 
 func profile(w http.ResponseWriter, o Options, id string) {
