@@ -90,6 +90,11 @@ type Service struct {
 
 	lastTS []int64 // event times of the batch being applied; consume loop only
 
+	// engMu gives the engine one writer: the consume loop holds it for a
+	// batch, data-subject requests (admin.go) for theirs.
+	engMu sync.Mutex
+	adm   *adminMetrics
+
 	// sendMu makes one sender at a time read, produce and acknowledge the
 	// outbox: the send loop and the shutdown drain overlap briefly.
 	sendMu sync.Mutex
@@ -143,6 +148,7 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 		return nil, fmt.Errorf("pipeline: kafka client: %w", err)
 	}
 	s.cl = cl
+	s.adm = newAdminMetrics(o.Registerer)
 	return s, nil
 }
 
@@ -265,6 +271,7 @@ func (s *Service) consume(ctx context.Context) error {
 			srcs = append(srcs, r)
 			s.lastTS = append(s.lastTS, ev.TS)
 		}
+		s.engMu.Lock()
 		res, err := s.eng.ApplyWith(evs, func(t *state.Txn, res *stitch.Result) error {
 			for i, out := range res.Outcomes {
 				if out.Status == stitch.Rejected {
@@ -287,6 +294,7 @@ func (s *Service) consume(ctx context.Context) error {
 			}
 			return nil
 		})
+		s.engMu.Unlock()
 		if err != nil {
 			s.cl.AllowRebalance()
 			return fmt.Errorf("pipeline: applying a batch: %w", err)
@@ -314,6 +322,8 @@ func (s *Service) fireIdle(idle time.Duration) error {
 	if !ok {
 		return nil
 	}
+	s.engMu.Lock()
+	defer s.engMu.Unlock()
 	res, err := s.eng.Fire(wm+idle.Milliseconds(), func(t *state.Txn, res *stitch.Result) error {
 		if err := s.enqueueTriggers(t, res); err != nil {
 			return err
@@ -412,6 +422,8 @@ func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Mes
 		case stitch.Duplicate:
 			st.Duplicates++
 			m.duplicates.Inc()
+		case stitch.Forgotten:
+			s.adm.lateForgotten.Inc()
 		}
 	}
 	if newest != 0 {

@@ -60,6 +60,8 @@ type Store struct {
 	// Filters of the event and identifier keys ever written; owned by
 	// the writer (readers of committed state go to Pebble).
 	seenEvents, knownIdents *keyFilter
+
+	tombs map[tombHash]int64 // forgotten subjects (see forget.go); nil until first asked
 }
 
 // Open opens or creates the state directory.

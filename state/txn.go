@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -52,6 +53,8 @@ type Txn struct {
 	absorbed     map[string]string // absorbed → survivor recorded in this Txn
 	eventTime    int64             // newest event time noted in this Txn, when eventTimeSet
 	eventTimeSet bool
+
+	tombs map[tombHash]int64 // tombstones set in this Txn
 
 	version  uint64 // row version of this batch; 0 until asked for
 	rowBytes int64  // row outbox bytes enqueued, taken back on Discard
@@ -310,8 +313,12 @@ func (t *Txn) Commit() error {
 		}
 	}
 	for k := range t.idsDirty {
-		buf = t.ids[k].appendTo(buf[:0])
-		t.write(key(prefixIdentifier, k), buf, false)
+		if r := t.ids[k]; r == nil {
+			t.write(key(prefixIdentifier, k), nil, true)
+		} else {
+			buf = r.appendTo(buf[:0])
+			t.write(key(prefixIdentifier, k), buf, false)
+		}
 	}
 	// A key written twice (a journey entry moved away and back) keeps its
 	// last write last.
@@ -345,6 +352,9 @@ func (t *Txn) Commit() error {
 	if t.eventTimeSet {
 		t.s.eventTime, t.s.hasEventTime = t.eventTime, true
 	}
+	if t.s.tombs != nil {
+		maps.Copy(t.s.tombs, t.tombs)
+	}
 	t.b.Close()
 	t.b = nil
 	if t.s.customers != nil {
@@ -363,6 +373,11 @@ func (t *Txn) Commit() error {
 		for _, k := range t.idsUncached {
 			if r := t.ids[k]; r != nil {
 				t.s.idents.Add(k, r)
+			}
+		}
+		for k := range t.idsDirty {
+			if t.ids[k] == nil {
+				t.s.idents.Remove(k)
 			}
 		}
 	}
@@ -532,7 +547,7 @@ func (t *Txn) ChangedCustomers(fn func(id string, c *Customer) error) error {
 }
 
 // ChangedIdentifiers calls fn, in key order, for every identifier this Txn
-// wrote.
+// wrote (r is the new record) or deleted (r is nil).
 func (t *Txn) ChangedIdentifiers(fn func(key string, r *Identifier) error) error {
 	keys := make([]string, 0, len(t.idsDirty))
 	for k := range t.idsDirty {

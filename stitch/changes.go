@@ -27,7 +27,7 @@ type JourneyKey struct {
 }
 
 // IdentifierChange is the new owner of an identifier; CustomerID is empty
-// when it links nobody any more (shared).
+// when it links nobody any more (shared, or forgotten).
 type IdentifierChange struct {
 	Type, Value, CustomerID string
 }
@@ -78,7 +78,11 @@ func (e *Engine) Changes(t *state.Txn) (*Changes, error) {
 	}
 	if err := t.ChangedIdentifiers(func(k string, r *state.Identifier) error {
 		typ, v, _ := strings.Cut(k, ":")
-		ch.Identifiers = append(ch.Identifiers, IdentifierChange{Type: typ, Value: v, CustomerID: r.Customer})
+		cust := ""
+		if r != nil { // nil: deleted (forgotten)
+			cust = r.Customer
+		}
+		ch.Identifiers = append(ch.Identifiers, IdentifierChange{Type: typ, Value: v, CustomerID: cust})
 		return nil
 	}); err != nil {
 		return nil, err

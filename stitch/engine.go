@@ -39,6 +39,10 @@ type Engine struct {
 	// start there. Only in memory: after a restart the first scan starts
 	// from the beginning.
 	timerFloor int64
+
+	// keepForgottenLate applies late events of forgotten customers (as
+	// new customers) instead of dropping them.
+	keepForgottenLate bool
 }
 
 type idType struct {
@@ -136,6 +140,7 @@ const (
 	Applied   Status = iota
 	Duplicate        // its event_id was applied before; dropped
 	Rejected         // invalid; belongs on the dead-letter output
+	Forgotten        // a late event of a forgotten customer (see Forget); dropped and counted
 )
 
 // Outcome reports one event of a batch.
@@ -152,6 +157,10 @@ type Result struct {
 	Conflicts []state.Conflict
 	Splits    []Split
 	Triggers  []state.Trigger // fired by this batch, in order
+
+	// Set by data-subject requests (Forget, Unmerge) only.
+	Erased *state.Erased // log records a forget removed, for sinks to delete
+	Audits []state.Audit // the requests applied
 }
 
 // Split records that an unmerge moved part of a customer to a new customer.
@@ -278,6 +287,9 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	if rej, err := a.normalise(ev); err != nil || rej != nil {
 		// A storage error aborts the batch; only bad input is rejected.
 		return Outcome{Status: Rejected, Err: rej}, err
+	}
+	if late, err := a.ofForgotten(ev); err != nil || late {
+		return Outcome{Status: Forgotten}, err
 	}
 	if err := a.detectShared(); err != nil {
 		return Outcome{}, err

@@ -15,7 +15,7 @@ import (
 // this format: a format byte, the batch's version, then each table's rows
 // as counted lists of fields. Strings are length-prefixed, so any byte
 // sequence in an identifier or props survives as is.
-const rowsFormat = 2 // 2 added profiles' segments; 1 is still read
+const rowsFormat = 3 // 2 added profiles' segments, 3 erased log rows and audits; older ones are still read
 
 // Encode appends the rows of one batch — the engine's changes, its merges
 // and conflicts — to b, all at the batch's version.
@@ -65,7 +65,43 @@ func Encode(b []byte, version uint64, ch *stitch.Changes, res *stitch.Result) []
 	for _, g := range triggers {
 		e = e.str(g.ID).str(g.Rule).str(g.Customer).iv(g.FiredAt).strs(g.EventIDs)
 	}
+	// Tombstones for the log rows a forget erased: their keys, nothing more.
+	var er state.Erased
+	var audits []state.Audit
+	if res != nil {
+		if res.Erased != nil {
+			er = *res.Erased
+		}
+		audits = res.Audits
+	}
+	e = e.uv(uint64(len(er.Merges)))
+	for _, m := range er.Merges {
+		e = e.str(m.Absorbed).str(m.Survivor).str(m.EventID)
+	}
+	e = e.uv(uint64(len(er.Conflicts)))
+	for _, c := range er.Conflicts {
+		e = e.str(c.EventID).str(c.IDType).str(c.IDValue)
+	}
+	e = e.uv(uint64(len(er.Triggers)))
+	for _, g := range er.Triggers {
+		e = e.str(g.ID)
+	}
+	e = e.uv(uint64(len(audits)))
+	for _, a := range audits {
+		e = e.str(a.RequestID).str(a.Op).str(a.Customer).str(a.Resolved).str(a.IDType).str(a.Status).
+			str(a.Actor).iv(a.Events).strs(a.Parts).iv(a.At)
+	}
 	return e
+}
+
+// Empty reports whether a batch has no rows for the sink.
+func Empty(ch *stitch.Changes, res *stitch.Result) bool {
+	n := len(ch.Journeys) + len(ch.Removed) + len(ch.Customers) + len(ch.Gone) + len(ch.Identifiers) +
+		len(res.Merges) + len(res.Conflicts) + len(res.Triggers) + len(res.Audits)
+	if er := res.Erased; er != nil {
+		n += len(er.Merges) + len(er.Conflicts) + len(er.Triggers)
+	}
+	return n == 0
 }
 
 // columns hold rows decoded from the outbox, column by column as the
@@ -80,6 +116,7 @@ type columns struct {
 	merges     mergeCols
 	conflicts  conflictCols
 	triggers   triggerCols
+	audits     auditCols
 
 	jIdx, pIdx, iIdx map[string]int // key → row index, per coalesced table
 }
@@ -181,10 +218,18 @@ type triggerCols struct {
 	deleted                     []uint8
 }
 
+type auditCols struct {
+	requestID, op, customerID, resolvedID, idType, status, actor []string
+	events                                                       []uint64
+	parts                                                        [][]string
+	requestedAt                                                  []time.Time
+	version                                                      []uint64
+}
+
 // rows is the number of rows held, over all tables.
 func (c *columns) rows() int {
 	return len(c.journeys.customerID) + len(c.profiles.customerID) + len(c.identities.idType) +
-		len(c.merges.absorbed) + len(c.conflicts.eventID) + len(c.triggers.triggerID)
+		len(c.merges.absorbed) + len(c.conflicts.eventID) + len(c.triggers.triggerID) + len(c.audits.requestID)
 }
 
 var errFormat = errors.New("clickhouse: corrupt row batch")
@@ -199,7 +244,7 @@ func (c *columns) decode(b []byte) error {
 	}
 	d := &dec{b: b}
 	f := d.byte()
-	if f != 1 && f != rowsFormat {
+	if f < 1 || f > rowsFormat {
 		return fmt.Errorf("%w: format %d", errFormat, f)
 	}
 	v := d.uv()
@@ -298,6 +343,42 @@ func (c *columns) decode(b []byte) error {
 			g.eventIDs = append(g.eventIDs, d.strs())
 			g.version = append(g.version, v)
 			g.deleted = append(g.deleted, 0)
+		}
+	}
+	if f >= 3 {
+		for n := d.count(); n > 0 && !d.err; n-- {
+			m.absorbed = append(m.absorbed, d.str())
+			m.survivor = append(m.survivor, d.str())
+			m.eventID = append(m.eventID, d.str())
+			m.via, m.mergedAt = append(m.via, ""), append(m.mergedAt, dateTime(0))
+			m.version, m.deleted = append(m.version, v), append(m.deleted, 1)
+		}
+		for n := d.count(); n > 0 && !d.err; n-- {
+			x.eventID = append(x.eventID, d.str())
+			x.idType = append(x.idType, d.str())
+			x.idValue = append(x.idValue, d.str())
+			x.customerID, x.reason, x.at = append(x.customerID, ""), append(x.reason, ""), append(x.at, dateTime(0))
+			x.version, x.deleted = append(x.version, v), append(x.deleted, 1)
+		}
+		for n := d.count(); n > 0 && !d.err; n-- {
+			g.triggerID = append(g.triggerID, d.str())
+			g.rule, g.customerID, g.firedAt = append(g.rule, ""), append(g.customerID, ""), append(g.firedAt, dateTime(0))
+			g.eventIDs = append(g.eventIDs, []string{})
+			g.version, g.deleted = append(g.version, v), append(g.deleted, 1)
+		}
+		a := &c.audits
+		for n := d.count(); n > 0 && !d.err; n-- {
+			a.requestID = append(a.requestID, d.str())
+			a.op = append(a.op, d.str())
+			a.customerID = append(a.customerID, d.str())
+			a.resolvedID = append(a.resolvedID, d.str())
+			a.idType = append(a.idType, d.str())
+			a.status = append(a.status, d.str())
+			a.actor = append(a.actor, d.str())
+			a.events = append(a.events, uint64(max(0, d.iv())))
+			a.parts = append(a.parts, d.strs())
+			a.requestedAt = append(a.requestedAt, dateTime(d.iv()))
+			a.version = append(a.version, v)
 		}
 	}
 	if d.err || len(d.b) != 0 {

@@ -16,6 +16,7 @@ const (
 	MergeTable    = "merge_rows"
 	ConflictTable = "conflict_rows"
 	TriggerTable  = "trigger_rows"
+	AuditTable    = "audit_rows"
 )
 
 // Columns of each base table in table order, for INSERTs that name their
@@ -27,6 +28,7 @@ const (
 	MergeColumns    = "absorbed_id, survivor_id, via, merged_at, event_id, version, deleted"
 	ConflictColumns = "customer_id, id_type, id_value, reason, at, event_id, version, deleted"
 	TriggerColumns  = "trigger_id, rule, customer_id, fired_at, event_ids, version, deleted"
+	AuditColumns    = "request_id, op, customer_id, resolved_id, id_type, status, actor, events, parts, requested_at, version"
 )
 
 var tableColumns = map[string]string{
@@ -36,6 +38,7 @@ var tableColumns = map[string]string{
 	MergeTable:    MergeColumns,
 	ConflictTable: ConflictColumns,
 	TriggerTable:  TriggerColumns,
+	AuditTable:    AuditColumns,
 }
 
 // InsertStatement returns "INSERT INTO database.table (columns)" for one of
@@ -202,6 +205,30 @@ FROM (
 	FROM {db}.trigger_rows FINAL
 )
 WHERE deleted = 0`,
+	},
+}, {
+	version: 2,
+	name:    "audit of data-subject requests",
+	// One row per request (forget, unmerge), kept when the customer it
+	// names is forgotten: the audit is what proves the erasure. It holds
+	// the identifier's type, never its value.
+	stmts: []string{
+		`CREATE TABLE IF NOT EXISTS {db}.audit_rows (
+	request_id String,
+	op String,
+	customer_id String,
+	resolved_id String,
+	id_type String,
+	status String,
+	actor String,
+	events UInt64,
+	parts Array(String),
+	requested_at DateTime,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY request_id`,
+		`CREATE VIEW IF NOT EXISTS {db}.audit AS
+SELECT request_id, op, customer_id, resolved_id, id_type, status, actor, events, parts, requested_at
+FROM {db}.audit_rows FINAL`,
 	},
 }}
 

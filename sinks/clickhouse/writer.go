@@ -27,7 +27,7 @@ func Stage(eng *stitch.Engine) func(*state.Txn, *stitch.Result) error {
 		if err != nil {
 			return err
 		}
-		if len(ch.Journeys)+len(ch.Removed)+len(ch.Customers)+len(ch.Gone)+len(ch.Identifiers)+len(res.Merges)+len(res.Conflicts)+len(res.Triggers) == 0 {
+		if Empty(ch, res) {
 			return nil
 		}
 		buf = Encode(buf[:0], t.Version(), ch, res)
@@ -249,7 +249,7 @@ func (w *Writer) Close() {
 // written; the retry writes them again at the same versions, which the
 // tables absorb.
 func (w *Writer) insert(ctx context.Context, c *columns) error {
-	j, p, id, m, x, g := &c.journeys, &c.profiles, &c.identities, &c.merges, &c.conflicts, &c.triggers
+	j, p, id, m, x, g, a := &c.journeys, &c.profiles, &c.identities, &c.merges, &c.conflicts, &c.triggers, &c.audits
 	for _, t := range []struct {
 		table string
 		n     int
@@ -261,6 +261,7 @@ func (w *Writer) insert(ctx context.Context, c *columns) error {
 		{MergeTable, len(m.absorbed), []any{m.absorbed, m.survivor, m.via, m.mergedAt, m.eventID, m.version, m.deleted}},
 		{ConflictTable, len(x.eventID), []any{x.customerID, x.idType, x.idValue, x.reason, x.at, x.eventID, x.version, x.deleted}},
 		{TriggerTable, len(g.triggerID), []any{g.triggerID, g.rule, g.customerID, g.firedAt, g.eventIDs, g.version, g.deleted}},
+		{AuditTable, len(a.requestID), []any{a.requestID, a.op, a.customerID, a.resolvedID, a.idType, a.status, a.actor, a.events, a.parts, a.requestedAt, a.version}},
 	} {
 		if t.n == 0 {
 			continue
