@@ -129,11 +129,29 @@ type Profile struct {
 
 // Identity is the content of the identity rules file.
 type Identity struct {
-	DefaultCountry string   `yaml:"default_country"` // ISO 3166-1 alpha-2 region for phone numbers without country code; default "DE"
-	SharedAfter    int      `yaml:"shared_after"`    // a detect_shared identifier seen with more than this many distinct values of one higher-priority type is shared; default 3; >= 1
-	JunkValues     []string `yaml:"junk_values"`     // extra junk values on top of the built-in list
-	Types          []IDType `yaml:"types"`           // identifier types, highest priority first
+	DefaultCountry string       `yaml:"default_country"` // ISO 3166-1 alpha-2 region for phone numbers without country code; default "DE"
+	SharedAfter    int          `yaml:"shared_after"`    // a detect_shared identifier seen with more than this many distinct values of one higher-priority type is shared; default 3; >= 1
+	JunkValues     []string     `yaml:"junk_values"`     // extra junk values on top of the built-in list
+	Types          []IDType     `yaml:"types"`           // identifier types, highest priority first
+	Pseudonymise   Pseudonymise `yaml:"pseudonymise"`
 }
+
+// Pseudonymise replaces the values of the listed identifier types, right
+// after normalisation and the junk checks, by the first 32 hex digits of
+// HMAC-SHA256(key, type + ":" + value): the state, ClickHouse, trigger
+// messages and HTTP answers then hold only pseudonyms. The key never sits in
+// the file; changing it (or the list) under an existing state is refused at
+// start-up, because stored pseudonyms would no longer match new ones.
+type Pseudonymise struct {
+	KeyFile string   `yaml:"key_file"` // file holding the secret key, at least 32 bytes (trailing newline ignored), relative to the working directory; required with types
+	Types   []string `yaml:"types"`    // identifier types whose values are replaced; default [] (off)
+
+	key []byte // read from KeyFile by Load
+}
+
+// Key is the secret key read from KeyFile by Load or ReadKey; nil when
+// pseudonymisation is off.
+func (p *Pseudonymise) Key() []byte { return p.key }
 
 // IDType is one identifier type. After Load or Default, Kind is never empty.
 type IDType struct {
@@ -218,6 +236,8 @@ func (c *Config) clone() *Config {
 	d.Kafka.Brokers = slices.Clone(c.Kafka.Brokers)
 	d.Identity.JunkValues = slices.Clone(c.Identity.JunkValues)
 	d.Identity.Types = slices.Clone(c.Identity.Types)
+	d.Identity.Pseudonymise.Types = slices.Clone(c.Identity.Pseudonymise.Types)
+	d.Identity.Pseudonymise.key = slices.Clone(c.Identity.Pseudonymise.key)
 	for i := range d.Identity.Types {
 		d.Identity.Types[i].Blocklist = slices.Clone(d.Identity.Types[i].Blocklist)
 	}
@@ -319,7 +339,41 @@ func load(src source, mainPath string, base *Config) (*Config, *Error) {
 		}
 		return nil, &Error{File: file, Line: lineOf(root, p.path), Field: p.path.String(), Msg: p.msg}
 	}
+	if ps := &base.Identity.Pseudonymise; ps.KeyFile != "" {
+		if err := ps.ReadKey(); err != nil {
+			path := fieldPath{"pseudonymise", "key_file"}
+			return nil, &Error{File: idPath, Line: lineOf(idRoot, path), Field: path.String(), Msg: err.Error(), err: errors.Unwrap(err)}
+		}
+	}
 	return base, nil
+}
+
+// minKeyBytes matches pseudonym.MinKeyBytes (not imported: config is below
+// the engine's packages).
+const minKeyBytes = 32
+
+// ReadKey reads the key from KeyFile, for configurations built in code;
+// Load calls it. The error never quotes the key.
+func (p *Pseudonymise) ReadKey() error {
+	f, err := os.Open(p.KeyFile)
+	if err != nil {
+		return fmt.Errorf("cannot read key file %s: %s: %w", p.KeyFile, osMessage(err), err)
+	}
+	defer f.Close()
+	// A key is short; the cap keeps a mistaken path from eating memory.
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return fmt.Errorf("cannot read key file %s: %s: %w", p.KeyFile, osMessage(err), err)
+	}
+	if len(b) > 64<<10 {
+		return fmt.Errorf("key file %s is larger than 64 KiB, not a key", p.KeyFile)
+	}
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) < minKeyBytes {
+		return fmt.Errorf("key file %s holds %d bytes; the key must be at least %d (e.g. openssl rand -hex 32 > %s)", p.KeyFile, len(b), minKeyBytes, p.KeyFile)
+	}
+	p.key = b
+	return nil
 }
 
 // osMessage drops the operation and path from an *fs.PathError: the *Error

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,4 +86,59 @@ func TestCheckHTTP(t *testing.T) {
 	if field, msg := CheckHTTP(h); field != "" {
 		t.Errorf(":8080 with token: %s %s", field, msg)
 	}
+}
+
+// identityWith is the shipped identity file with a pseudonymise section.
+func identityWith(t *testing.T, section string) string {
+	t.Helper()
+	s := string(shippedIdentity(t))
+	i := strings.Index(s, "\npseudonymise:")
+	if i < 0 {
+		t.Fatal("the shipped identity file has no pseudonymise section")
+	}
+	return s[:i+1] + section
+}
+
+func TestPseudonymiseKeyLoaded(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key")
+	key := strings.Repeat("k", 64)
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(writeConfig(t, "", []byte(identityWith(t, "pseudonymise:\n  key_file: "+keyFile+"\n  types: [email, phone]\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(c.Identity.Pseudonymise.Key()); got != key {
+		t.Errorf("key %q, want the file's content without the newline", got)
+	}
+	if d := Default(); d.Identity.Pseudonymise.Key() != nil || len(d.Identity.Pseudonymise.Types) != 0 {
+		t.Errorf("pseudonymisation is on by default: %+v", d.Identity.Pseudonymise)
+	}
+}
+
+func TestPseudonymiseBadSettings(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte(strings.Repeat("k", 31)+"\n"), 0o600)
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte(strings.Repeat("k", 32)), 0o600)
+	// The section starts on this line of the identity file.
+	base := strings.Count(identityWith(t, ""), "\n") + 1
+	f := func(section string, line int, field, msg string) {
+		t.Helper()
+		e, d := loadErr(t, "", identityWith(t, section))
+		if e.File != filepath.Join(d, idFile) || e.Line != base+line || e.Field != field || !strings.Contains(e.Msg, msg) {
+			t.Errorf("%q: got %v; want %s:%d: %s: …%s…", section, e, idFile, base+line, field, msg)
+		}
+		if strings.Contains(e.Error(), "kkkk") {
+			t.Errorf("the error quotes the key: %v", e)
+		}
+	}
+	f("pseudonymise:\n  key_file: "+short+"\n  types: [email]\n", 1, "pseudonymise.key_file", "holds 31 bytes; the key must be at least 32")
+	f("pseudonymise:\n  key_file: "+filepath.Join(dir, "missing")+"\n  types: [email]\n", 1, "pseudonymise.key_file", "cannot read key file")
+	f("pseudonymise:\n  types: [email]\n", 0, "pseudonymise.key_file", "must name the key file")
+	f("pseudonymise:\n  key_file: "+good+"\n", 0, "pseudonymise.types", "must list the identifier types")
+	f("pseudonymise:\n  key_file: "+good+"\n  types: [email, mail]\n", 2, "pseudonymise.types[1]", `"mail" is not an identifier type`)
+	f("pseudonymise:\n  key_file: "+good+"\n  types: [email, email]\n", 2, "pseudonymise.types[1]", "listed twice")
 }

@@ -290,6 +290,30 @@ func validateIdentity(id *Identity) *problem {
 			}
 		}
 	}
+	return validatePseudonymise(id, first)
+}
+
+// validatePseudonymise checks the pseudonymise section against the types
+// (types maps each name to its index). The key file is read by load.
+func validatePseudonymise(id *Identity, types map[string]int) *problem {
+	ps := id.Pseudonymise
+	path := fieldPath{"pseudonymise"}
+	if ps.KeyFile == "" && len(ps.Types) > 0 {
+		return identityProblem(path.with("key_file"), "must name the key file when types are listed")
+	}
+	if ps.KeyFile != "" && len(ps.Types) == 0 {
+		return identityProblem(path.with("types"), "must list the identifier types to pseudonymise when key_file is set (an empty list leaves pseudonymisation off)")
+	}
+	seen := map[string]int{}
+	for i, t := range ps.Types {
+		if _, ok := types[t]; !ok {
+			return identityProblem(path.with("types").with(i), "%q is not an identifier type of types", t)
+		}
+		if j, dup := seen[t]; dup {
+			return identityProblem(path.with("types").with(i), "%q is listed twice (first at [%d])", t, j)
+		}
+		seen[t] = i
+	}
 	return nil
 }
 
