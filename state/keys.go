@@ -16,6 +16,7 @@ import "encoding/binary"
 //	r <seq:8>                           → row outbox: one engine batch's rows for ClickHouse
 //	v 'v'                               → the last row version handed out (uint64)
 //	v 'w'                               → the newest event time applied (the watermark's base)
+//	v 'p'                               → pseudonymisation key fingerprint (see pseudonym.go)
 //	t <due:8> <rule> 0x00 <event id>    → customer id: an absence rule's timer (see timers.go)
 //	a <absorbed id>                     → survivor id, for timers set on a customer later merged away
 //	g <seq:8>                           → Trigger, in the order fired

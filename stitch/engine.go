@@ -19,6 +19,7 @@ import (
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch/event"
 	"github.com/omnistitch/omnistitch/stitch/normalize"
+	"github.com/omnistitch/omnistitch/stitch/pseudonym"
 	"github.com/omnistitch/omnistitch/stitch/rules"
 )
 
@@ -26,6 +27,9 @@ import (
 type Engine struct {
 	store *state.Store
 	norm  *normalize.Normalizer
+	// pseudo replaces the values of the configured types after
+	// normalisation (nil: off); see Normalize.
+	pseudo *pseudonym.Pseudonymiser
 
 	types       map[string]*idType
 	sharedAfter int
@@ -105,6 +109,9 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 		return nil, fmt.Errorf("stitch: %w", err)
 	}
 	e.norm = norm
+	if err := e.setPseudonyms(&id.Pseudonymise); err != nil {
+		return nil, err
+	}
 	for _, st := range cfg.Journey.Stages {
 		for _, typ := range st.Types {
 			e.stageOf[typ] = st.Name
@@ -127,9 +134,15 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 func (e *Engine) StageOf(eventType string) string { return e.stageOf[eventType] }
 
 // Normalize normalises one identifier value as the engine does before
-// matching; lookups by users go through it so they find what was stored.
+// matching, and replaces it by its pseudonym when its type is pseudonymised;
+// events and lookups by users both go through it, so lookups find what was
+// stored. Junk is recognised on the normalised value, before pseudonymising.
 func (e *Engine) Normalize(idType, raw string) (string, normalize.Result) {
-	return e.norm.Normalize(idType, raw)
+	v, res := e.norm.Normalize(idType, raw)
+	if res != normalize.OK {
+		return v, res
+	}
+	return e.pseudo.Value(idType, v), res
 }
 
 // Status is what happened to one event.
@@ -404,7 +417,7 @@ func (a *applier) normalise(ev *event.Event) (rej *event.Error, err error) {
 	var why []string
 	for _, raw := range ev.IDs {
 		typ := a.e.types[raw.Type]
-		v, res := a.e.norm.Normalize(raw.Type, raw.Value)
+		v, res := a.e.Normalize(raw.Type, raw.Value)
 		if typ == nil || res != normalize.OK {
 			// Types and reasons only: the values are personal data.
 			why = append(why, raw.Type+": "+res.String())
