@@ -21,7 +21,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), reportCmd(), versionCmd())
+	root.AddCommand(runCmd(), stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), forgetCmd(), unmergeCmd(), reportCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "omnistitch:", err)
 		os.Exit(1)

@@ -21,7 +21,7 @@ import (
 func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	root := &cobra.Command{Use: "omnistitch", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), versionCmd())
+	root.AddCommand(stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), forgetCmd(), unmergeCmd(), versionCmd())
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
@@ -148,7 +148,7 @@ func TestBenchJSON(t *testing.T) {
 func TestMigrateIsIdempotent(t *testing.T) {
 	addr, db := chtest.Database(t)
 	out, _, err := execute(t, "migrate", "--clickhouse", addr, "--database", db)
-	if err != nil || !strings.Contains(out, "applied migrations [1]") {
+	if err != nil || !strings.Contains(out, "applied migrations [1 2]") {
 		t.Fatalf("first migrate: %q %v", out, err)
 	}
 	out, _, err = execute(t, "migrate", "--clickhouse", addr, "--database", db)

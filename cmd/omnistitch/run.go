@@ -168,7 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 			return fmt.Errorf("http: %w", err)
 		}
 		srv = httpapi.NewServer(httpapi.Handler(httpapi.Options{Store: store, Engine: eng, Ready: svc.Ready, Gatherer: reg, Logger: log,
-			Token: token, MaxConcurrent: cfg.HTTP.MaxConcurrent}))
+			Token: token, MaxConcurrent: cfg.HTTP.MaxConcurrent, Admin: svc}))
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)

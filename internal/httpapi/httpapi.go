@@ -32,6 +32,8 @@ type Options struct {
 	// MaxConcurrent caps the requests in progress; beyond it 503. 0 means
 	// DefaultMaxConcurrent.
 	MaxConcurrent int
+	// Admin, if set, serves POST /v1/forget and POST /v1/unmerge.
+	Admin Admin
 }
 
 // maxQuery bounds what a request may ask, so that a hostile client cannot
@@ -66,6 +68,7 @@ func Handler(o Options) http.Handler {
 		}
 		profile(w, o, id)
 	})
+	registerAdmin(mux, o)
 	mux.HandleFunc("GET /v1/lookup", func(w http.ResponseWriter, r *http.Request) {
 		typ, value := r.URL.Query().Get("type"), r.URL.Query().Get("value")
 		if typ == "" || value == "" || len(typ)+len(value) > maxQuery {
