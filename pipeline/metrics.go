@@ -20,6 +20,7 @@ type metrics struct {
 	lag         prometheus.Gauge
 	pending     prometheus.GaugeFunc
 	paused      prometheus.Gauge
+	pausedBy    *prometheus.GaugeVec // by reason (pauseOutbox, pauseDisk)
 	triggers    prometheus.Counter
 }
 
@@ -53,11 +54,25 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 		triggers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "omnistitch_triggers_total", Help: "Triggers fired (sent to their topics through the outbox)."}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "omnistitch_consumption_paused", Help: "1 while consumption is paused because an outbox is over its cap (a sink is down or slow)."}),
+			Name: "omnistitch_consumption_paused", Help: "1 while consumption is paused: an outbox is over its cap (a sink is down or slow) or the state's disk is nearly full."}),
+		pausedBy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "omnistitch_consumption_paused_reason", Help: "1 for the reason consumption is paused: outbox_cap (a sink is down or slow) or disk_space (below state.min_free_mb)."}, []string{"reason"}),
 	}
+	m.pausedBecause("") // both series exist from the start, at 0
 	if reg != nil {
 		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
-			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.triggers)
+			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.pausedBy, m.triggers)
 	}
 	return m
+}
+
+// pausedBecause sets the reason gauge: 1 for reason, 0 for the others.
+func (m *metrics) pausedBecause(reason string) {
+	for _, r := range []string{pauseOutbox, pauseDisk} {
+		v := 0.0
+		if r == reason {
+			v = 1
+		}
+		m.pausedBy.WithLabelValues(r).Set(v)
+	}
 }

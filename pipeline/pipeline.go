@@ -44,10 +44,14 @@ type Options struct {
 	Group           string
 	Decoders        map[string]Decoder // input topic → how its records become events
 	DeadLetterTopic string
-	MaxPollRecords  int       // default 10000
-	ClientOpts      []kgo.Opt // TLS, SASL and the like
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer // where metrics go; nil: nowhere
+	MaxPollRecords  int // default 10000
+	// InstanceID, if set, makes the consumer a static group member
+	// (KIP-345): a restart with the same id takes the partitions back
+	// without waiting for the dead member's session to time out.
+	InstanceID string
+	ClientOpts []kgo.Opt // TLS, SASL and the like
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // where metrics go; nil: nowhere
 	// SendInterval is how often the outbox is checked when nothing wakes
 	// the sender; default 200ms.
 	SendInterval time.Duration
@@ -61,6 +65,9 @@ type Options struct {
 	// Backlog, if set, reports that a sink is too far behind (its outbox
 	// over the configured cap): consumption pauses until it is not.
 	Backlog func() bool
+	// DiskLow, if set, reports that the filesystem holding the state is
+	// nearly full (see DiskGuard): consumption pauses until it is not.
+	DiskLow func() bool
 	// Committed, if set, is called after each batch is committed with the
 	// records it consumed (the benchmark measures produce → committed
 	// latency from their timestamps). It runs on the consume loop: keep it
@@ -141,6 +148,9 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 	}
 	if o.Registerer != nil {
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("omnistitch_kafka", kprom.Registerer(o.Registerer))))
+	}
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
 	}
 	opts = append(opts, o.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
@@ -366,20 +376,28 @@ func (s *Service) enqueueTriggers(t *state.Txn, res *stitch.Result) error {
 	return nil
 }
 
-// waitForSinks holds consumption while a sink's outbox is over its cap: the
-// disk is the buffer during an outage, but not an unbounded one. Rebalances
-// are not blocked meanwhile (no poll is held). It returns false when ctx
-// ends.
+// waitForSinks holds consumption while a sink's outbox is over its cap
+// (the disk is the buffer during an outage, but not an unbounded one) or
+// while the state's disk is nearly full. Rebalances are not blocked
+// meanwhile (no poll is held). It returns false when ctx ends.
 func (s *Service) waitForSinks(ctx context.Context) bool {
-	if s.o.Backlog == nil || !s.o.Backlog() {
+	reason := s.pauseReason()
+	if reason == "" {
 		return ctx.Err() == nil
 	}
-	s.log.Warn("an outbox is over its cap; consumption pauses until the sink catches up")
+	// One warning per pause, naming the cause; no identifiers.
+	if reason == pauseDisk {
+		s.log.Warn("free space on the state directory's filesystem is below state.min_free_mb; consumption pauses until space returns", "reason", reason)
+	} else {
+		s.log.Warn("an outbox is over its cap; consumption pauses until the sink catches up", "reason", reason)
+	}
 	s.m.paused.Set(1)
 	defer s.m.paused.Set(0)
+	defer s.m.pausedBecause("")
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for s.o.Backlog() {
+	for ; reason != ""; reason = s.pauseReason() {
+		s.m.pausedBecause(reason)
 		select {
 		case <-ctx.Done():
 			return false
@@ -388,6 +406,25 @@ func (s *Service) waitForSinks(ctx context.Context) bool {
 	}
 	s.log.Info("consumption resumes")
 	return true
+}
+
+// Why consumption pauses: the label values of
+// omnistitch_consumption_paused_reason.
+const (
+	pauseOutbox = "outbox_cap"
+	pauseDisk   = "disk_space"
+)
+
+// pauseReason is why consumption must wait, "" if it need not. A full disk
+// comes first: it is the one an operator must act on.
+func (s *Service) pauseReason() string {
+	switch {
+	case s.o.DiskLow != nil && s.o.DiskLow():
+		return pauseDisk
+	case s.o.Backlog != nil && s.o.Backlog():
+		return pauseOutbox
+	}
+	return ""
 }
 
 func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Message, took time.Duration) {

@@ -46,6 +46,12 @@ type State struct {
 	CustomerCache   int    `yaml:"customer_cache"`   // decoded customer records kept in memory; default 100000; >= 0
 	IdentifierCache int    `yaml:"identifier_cache"` // decoded identifier records kept in memory; default 400000; >= 0
 	BlockCacheMB    int    `yaml:"block_cache_mb"`   // Pebble's cache of stored blocks, in MiB; default 256; 8..65536
+	// Free space, in MiB, below which consumption pauses (the filesystem
+	// holding dir, as statfs reports it to this user): a full disk would
+	// fail a commit, so the service stops taking work first and resumes
+	// when space returns. Sinks keep draining meanwhile. 0 disables the
+	// check; default 256; 0..1048576.
+	MinFreeMB int `yaml:"min_free_mb"`
 }
 
 // Input configures what the consumers accept.
@@ -61,8 +67,15 @@ type Kafka struct {
 	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
 	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
 	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 50000; 1..1000000
-	TLS             TLS      `yaml:"tls"`
-	SASL            SASL     `yaml:"sasl"`
+	// Static group membership (KIP-345): a name unique to this instance
+	// and stable across its restarts (e.g. the StatefulSet pod name). A
+	// restarted instance then takes its partitions back at once; without
+	// one, an instance killed without leaving the group (kill -9, OOM,
+	// power cut) holds them until its session times out (45s) and its
+	// successor consumes nothing meanwhile. Default "" (dynamic membership).
+	InstanceID string `yaml:"instance_id"`
+	TLS        TLS    `yaml:"tls"`
+	SASL       SASL   `yaml:"sasl"`
 }
 
 // TLS secures connections to the brokers. File paths are relative to the

@@ -54,6 +54,9 @@ func validateState(c *Config) *problem {
 	if s.BlockCacheMB < 8 || s.BlockCacheMB > 65536 {
 		return mainProblem(fieldPath{"state", "block_cache_mb"}, "must be between 8 and 65536 (MiB), got %d", s.BlockCacheMB)
 	}
+	if s.MinFreeMB < 0 || s.MinFreeMB > 1<<20 {
+		return mainProblem(fieldPath{"state", "min_free_mb"}, "must be between 0 (no check) and 1048576 (MiB), got %d", s.MinFreeMB)
+	}
 	if s.IdentifierCache < 0 {
 		return mainProblem(fieldPath{"state", "identifier_cache"}, "must be 0 or more (0 disables the cache), got %d", s.IdentifierCache)
 	}
@@ -80,6 +83,9 @@ func validateKafka(c *Config) *problem {
 		if !topicRe.MatchString(t.v) {
 			return mainProblem(fieldPath{"kafka", t.field}, "must be a Kafka topic name (letters, digits, '.', '_', '-'), got %q", t.v)
 		}
+	}
+	if k.InstanceID != "" && !topicRe.MatchString(k.InstanceID) {
+		return mainProblem(fieldPath{"kafka", "instance_id"}, "must be letters, digits, '.', '_' or '-' (at most 249), got %q", k.InstanceID)
 	}
 	if k.MaxPollRecords < 1 || k.MaxPollRecords > 1000000 {
 		return mainProblem(fieldPath{"kafka", "max_poll_records"}, "must be between 1 and 1000000, got %d", k.MaxPollRecords)
