@@ -123,9 +123,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		Decoders:        decoders,
 		DeadLetterTopic: cfg.Kafka.DeadLetterTopic,
 		MaxPollRecords:  cfg.Kafka.MaxPollRecords,
+		InstanceID:      cfg.Kafka.InstanceID,
 		Logger:          log,
 		Registerer:      reg,
 		ClientOpts:      secure,
+	}
+	if cfg.State.MinFreeMB > 0 {
+		guard := pipeline.NewDiskGuard(cfg.State.Dir, uint64(cfg.State.MinFreeMB)<<20)
+		guard.Register(reg)
+		popts.DiskLow = guard.Low
 	}
 	var writer *chsink.Writer
 	if ch := &cfg.ClickHouse; ch.Addr != "" {
