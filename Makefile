@@ -54,7 +54,9 @@ FUZZ_TARGETS := \
 	./stitch/event:FuzzDecode ./stitch/event:FuzzDecodeDifferential \
 	./stitch/normalize:FuzzNormalizeEmail ./stitch/normalize:FuzzNormalizePhone ./stitch/normalize:FuzzNormalizePlain \
 	./stitch/offline:FuzzStitch ./pipeline/source:FuzzMap ./internal/config:FuzzLoad ./state:FuzzDecodeRecords \
-	./internal/jsonscan:FuzzField ./internal/jsonlex:FuzzTokens ./internal/timestamp:FuzzParseRFC3339
+	./internal/jsonscan:FuzzField ./internal/jsonlex:FuzzTokens ./internal/timestamp:FuzzParseRFC3339 \
+	./stitch/rules:FuzzLoad ./stitch/rules:FuzzSegments ./stitch/rules:FuzzCondition ./stitch/rules:FuzzMatchEvents \
+	./pipeline/source:FuzzLoadMapping ./internal/config:FuzzLoadIdentity ./state:FuzzDecodeLog ./sinks/clickhouse:FuzzDecodeRows
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
