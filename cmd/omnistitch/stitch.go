@@ -45,8 +45,12 @@ two halves of the input in turn ends exactly as one run over all of it.`,
 				return err
 			}
 			if !quiet {
-				fmt.Fprintf(cmd.ErrOrStderr(), "omnistitch stitch: %d lines: %d events applied, %d duplicates dropped, %d dead letters; %d customers, %d merges, %d conflicts\n",
-					st.Lines, st.Applied, st.Duplicates, st.DeadLetters, st.Customers, st.Merges, st.Conflicts)
+				forgotten := ""
+				if st.Forgotten > 0 {
+					forgotten = fmt.Sprintf(", %d late events of forgotten customers dropped", st.Forgotten)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "omnistitch stitch: %d lines: %d events applied, %d duplicates dropped%s, %d dead letters; %d customers, %d merges, %d conflicts\n",
+					st.Lines, st.Applied, st.Duplicates, forgotten, st.DeadLetters, st.Customers, st.Merges, st.Conflicts)
 			}
 			return nil
 		},

@@ -40,6 +40,7 @@ type Stats struct {
 	Lines       int
 	Applied     int
 	Duplicates  int
+	Forgotten   int // late events of forgotten customers, dropped
 	DeadLetters int
 	Customers   int
 	Merges      int
@@ -204,6 +205,8 @@ func (r *runner) flush() error {
 				r.st.Applied++
 			case stitch.Duplicate:
 				r.st.Duplicates++
+			case stitch.Forgotten:
+				r.st.Forgotten++
 			case stitch.Rejected:
 				r.bad = append(r.bad, deadLetter{Kind: "deadletter", File: r.locs[i].file, Line: r.locs[i].line,
 					Reason: string(out.Err.Reason), Error: out.Err.Error(), input: r.locs[i].input})
