@@ -468,15 +468,24 @@ func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Mes
 	}
 }
 
-// deadLetter is the outbox message for a bad record: its bytes as they came,
-// and where and why in headers. The error text names fields, never values.
+// deadLetterMaxValue bounds the copy of a bad record on the dead-letter
+// topic. Brokers and producers refuse records over about 1 MB by default;
+// a dead letter they refuse would stay at the head of the outbox and hold
+// back every message behind it. The record itself stays in its source
+// topic at source_offset.
+const deadLetterMaxValue = 256 << 10
+
+// deadLetter is the outbox message for a bad record: its bytes as they came
+// (the first deadLetterMaxValue of them, with header value_bytes giving the
+// whole length, when larger), and where and why in headers. The error text
+// names fields, never values.
 func (s *Service) deadLetter(r *kgo.Record, err error) *state.Message {
 	reason := "invalid"
 	var ee *event.Error
 	if errors.As(err, &ee) {
 		reason = string(ee.Reason)
 	}
-	return &state.Message{
+	m := &state.Message{
 		Topic: s.o.DeadLetterTopic,
 		Key:   r.Key,
 		Value: r.Value,
@@ -489,6 +498,14 @@ func (s *Service) deadLetter(r *kgo.Record, err error) *state.Message {
 		},
 	}
 }
+	if len(r.Key) > deadLetterMaxValue {
+		m.Key = r.Key[:deadLetterMaxValue]
+	}
+	if len(r.Value) > deadLetterMaxValue {
+		m.Value = r.Value[:deadLetterMaxValue]
+		m.Headers = append(m.Headers, state.Header{Key: "value_bytes", Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+	}
+	return m
 
 func (s *Service) poke() {
 	select {
