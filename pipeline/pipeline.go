@@ -497,7 +497,6 @@ func (s *Service) deadLetter(r *kgo.Record, err error) *state.Message {
 			{Key: "source_offset", Value: strconv.AppendInt(nil, r.Offset, 10)},
 		},
 	}
-}
 	if len(r.Key) > deadLetterMaxValue {
 		m.Key = r.Key[:deadLetterMaxValue]
 	}
@@ -506,6 +505,7 @@ func (s *Service) deadLetter(r *kgo.Record, err error) *state.Message {
 		m.Headers = append(m.Headers, state.Header{Key: "value_bytes", Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
 	}
 	return m
+}
 
 func (s *Service) poke() {
 	select {
