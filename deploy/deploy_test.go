@@ -642,6 +642,10 @@ type prometheusConfig struct {
 	ScrapeConfigs []struct {
 		JobName       string `yaml:"job_name"`
 		MetricsPath   string `yaml:"metrics_path"`
+		Authorization struct {
+			Type            string `yaml:"type"`
+			CredentialsFile string `yaml:"credentials_file"`
+		} `yaml:"authorization"`
 		StaticConfigs []struct {
 			Targets []string `yaml:"targets"`
 		} `yaml:"static_configs"`
@@ -659,12 +663,17 @@ type composeService struct {
 	Command         []string          `yaml:"command"`
 	Environment     map[string]string `yaml:"environment"`
 	Volumes         []string          `yaml:"volumes"`
+	Secrets         []string          `yaml:"secrets"`
 	StopGracePeriod string            `yaml:"stop_grace_period"`
 }
 
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Secrets  map[string]struct {
+		Environment string `yaml:"environment"`
+		File        string `yaml:"file"`
+	} `yaml:"secrets"`
 }
 
 // mount is a short-syntax volume: a bind mount when the source is a path.
@@ -785,6 +794,28 @@ func TestComposeOmnistitchConfig(t *testing.T) {
 	}
 	if !scraped {
 		t.Errorf("prometheus.yml does not scrape omnistitch:%s", port)
+	}
+
+	// Beyond loopback the API needs its bearer token: omnistitch reads it
+	// from a Compose secret, and Prometheus sends the same one.
+	secret, ok := strings.CutPrefix(cfg.HTTP.TokenFile, "/run/secrets/")
+	if !ok {
+		t.Fatalf("http.token_file %q: expected a Compose secret under /run/secrets/", cfg.HTTP.TokenFile)
+	}
+	if d, ok := c.Secrets[secret]; !ok || d.Environment == "" && d.File == "" {
+		t.Errorf("secret %s is not declared with a source", secret)
+	} else if d.Environment != "" && !composeMentions(t, d.Environment+"=") {
+		t.Errorf("secret %s: the setup comment does not say how to set $%s", secret, d.Environment)
+	}
+	for _, svc := range []string{"omnistitch", "prometheus"} {
+		if !slices.Contains(c.Services[svc].Secrets, secret) {
+			t.Errorf("service %s does not get secret %s", svc, secret)
+		}
+	}
+	for _, sc := range pc.ScrapeConfigs {
+		if sc.JobName == "omnistitch" && (sc.Authorization.Type != "Bearer" || sc.Authorization.CredentialsFile != cfg.HTTP.TokenFile) {
+			t.Errorf("prometheus.yml scrapes omnistitch with authorization %+v, want Bearer from %s", sc.Authorization, cfg.HTTP.TokenFile)
+		}
 	}
 	var promTargets []string
 	for _, m := range mounts(t, c.Services["prometheus"]) {
@@ -1125,7 +1156,7 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	for _, v := range []string{cfg.ClickHouse.PasswordEnv, cfg.Kafka.SASL.PasswordEnv} {
+	for _, v := range []string{cfg.ClickHouse.PasswordEnv, cfg.Kafka.SASL.PasswordEnv, cfg.HTTP.TokenEnv} {
 		if v != "" && !env[v] {
 			t.Errorf("the configuration reads $%s, which the container does not set", v)
 		}
@@ -1153,4 +1184,15 @@ func TestDockerfileUser(t *testing.T) {
 	if got := strconv.Itoa(spec.Template.Spec.SecurityContext.RunAsUser); got != string(m[1]) {
 		t.Errorf("the pod runs as %s, the image's USER is %s", got, m[1])
 	}
+}
+
+// composeMentions reports whether docker-compose.yml contains s (e.g. in
+// the setup instructions at its top).
+func composeMentions(t *testing.T, s string) bool {
+	t.Helper()
+	b, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), s)
 }
