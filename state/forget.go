@@ -158,6 +158,11 @@ type Erased struct {
 	Conflicts []Conflict
 	Triggers  []Trigger
 	Absorbed  []string // customer ids merged into the erased customer over time
+
+	// What sinks must purge, not only hide: the erased customer ids
+	// (the customer and Absorbed) and identifier keys ("type:value").
+	Customers   []string
+	Identifiers []string
 }
 
 // EraseCustomer removes from the merge, conflict and trigger logs every

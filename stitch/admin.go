@@ -210,6 +210,8 @@ func (e *Engine) Forget(r Request, hook func(*state.Txn, *Result) error) (*state
 		for _, id := range er.Absorbed {
 			t.SetTombstone(state.TombCustomer, id, upTo)
 		}
+		er.Customers = append([]string{now}, er.Absorbed...)
+		er.Identifiers = slices.Clone(c.IDs)
 		a.r.Erased = er
 		au.Status, au.Events = StatusForgotten, int64(len(entries))
 		return nil

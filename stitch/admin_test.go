@@ -31,9 +31,12 @@ type adminRig struct {
 	res   *stitch.Result // of the last request
 }
 
-func newAdminRig(t *testing.T) *adminRig {
+func newAdminRig(t *testing.T, tune ...func(*config.Config)) *adminRig {
 	t.Helper()
 	cfg := config.Default()
+	for _, f := range tune {
+		f(cfg)
+	}
 	store, err := state.Open(filepath.Join(t.TempDir(), "state"), state.Options{CustomerCache: 8, IdentifierCache: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +232,27 @@ func TestForgetTombstones(t *testing.T) {
 	}
 	if r.customerOf("cookie:ck-1") != "" {
 		t.Fatal("a late event brought a forgotten cookie back")
+	}
+}
+
+// With forget_late_events: apply, a late event of a forgotten customer is
+// applied like any other: it makes a new customer.
+func TestForgetLateEventsApply(t *testing.T) {
+	r := newAdminRig(t, func(c *config.Config) { c.Identity.ForgetLate = "apply" })
+	r.apply(
+		aev("e1", 1000, "page_view", "email", "ann@example.com"),
+		aev("x1", 5000, "page_view", "email", "carl@example.com"),
+	)
+	ann := r.customerOf("email:ann@example.com")
+	if _, err := r.forget(stitch.Request{CustomerID: ann}); err != nil {
+		t.Fatal(err)
+	}
+	res := r.apply(aev("late", 4000, "purchase", "email", "ann@example.com"))
+	if res.Outcomes[0].Status != stitch.Applied {
+		t.Fatalf("late event: status %d, want applied", res.Outcomes[0].Status)
+	}
+	if c := r.customerOf("email:ann@example.com"); c == "" || c == ann {
+		t.Fatalf("ann after the late event: %q", c)
 	}
 }
 

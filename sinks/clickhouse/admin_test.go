@@ -66,6 +66,21 @@ func TestForgetAndUnmergeInViews(t *testing.T) {
 			t.Errorf("%d rows left: %s", n, q)
 		}
 	}
+	// Not only hidden: purged from the base tables, tombstones included.
+	for _, q := range []string{
+		`SELECT count() FROM {db}.journey_rows WHERE customer_id IN ({ids})`,
+		`SELECT count() FROM {db}.profile_rows WHERE customer_id IN ({ids})`,
+		`SELECT count() FROM {db}.identity_rows WHERE customer_id IN ({ids}) OR id_value IN ({values})`,
+		`SELECT count() FROM {db}.merge_rows WHERE absorbed_id IN ({ids}) OR survivor_id IN ({ids})`,
+		`SELECT count() FROM {db}.conflict_rows WHERE customer_id IN ({ids})`,
+		`SELECT count() FROM {db}.trigger_rows WHERE customer_id IN ({ids})`,
+	} {
+		q = strings.ReplaceAll(q, "{ids}", quoteList(ids))
+		q = strings.ReplaceAll(q, "{values}", quoteList(values))
+		if n := r.count(q); n != 0 {
+			t.Errorf("%d rows left in a base table: %s", n, q)
+		}
+	}
 	if n := r.count(`SELECT count() FROM {db}.audit WHERE op = 'forget' AND status = 'forgotten' AND resolved_id = '` + victim + `' AND actor = 'test'`); n != 1 {
 		t.Fatalf("audit holds %d rows for the forget, want 1", n)
 	}

@@ -80,12 +80,13 @@ func Encode(b []byte, version uint64, ch *stitch.Changes, res *stitch.Result) []
 	}
 	e = e.uv(uint64(len(er.Conflicts)))
 	for _, c := range er.Conflicts {
-		e = e.str(c.EventID).str(c.IDType).str(c.IDValue)
+		e = e.str(c.EventID).str(c.IDType).str(c.IDValue).str(c.Customer)
 	}
 	e = e.uv(uint64(len(er.Triggers)))
 	for _, g := range er.Triggers {
-		e = e.str(g.ID)
+		e = e.str(g.ID).str(g.Customer)
 	}
+	e = e.strs(er.Customers).strs(er.Identifiers)
 	e = e.uv(uint64(len(audits)))
 	for _, a := range audits {
 		e = e.str(a.RequestID).str(a.Op).str(a.Customer).str(a.Resolved).str(a.IDType).str(a.Status).
@@ -117,6 +118,7 @@ type columns struct {
 	conflicts  conflictCols
 	triggers   triggerCols
 	audits     auditCols
+	purge      purge
 
 	jIdx, pIdx, iIdx map[string]int // key → row index, per coalesced table
 }
@@ -216,6 +218,13 @@ type triggerCols struct {
 	eventIDs                    [][]string
 	version                     []uint64
 	deleted                     []uint8
+}
+
+// purge is what forgets in the rows ask to remove from the base tables
+// for good, beyond the tombstones that hide it from the views.
+type purge struct {
+	customers   []string
+	identifiers []string // "type:value"
 }
 
 type auditCols struct {
@@ -353,19 +362,25 @@ func (c *columns) decode(b []byte) error {
 			m.via, m.mergedAt = append(m.via, ""), append(m.mergedAt, dateTime(0))
 			m.version, m.deleted = append(m.version, v), append(m.deleted, 1)
 		}
+		// Tombstones keep the customer id, so that the purge of a
+		// forgotten customer (see Writer.purge) takes them too.
 		for n := d.count(); n > 0 && !d.err; n-- {
 			x.eventID = append(x.eventID, d.str())
 			x.idType = append(x.idType, d.str())
 			x.idValue = append(x.idValue, d.str())
-			x.customerID, x.reason, x.at = append(x.customerID, ""), append(x.reason, ""), append(x.at, dateTime(0))
+			x.customerID = append(x.customerID, d.str())
+			x.reason, x.at = append(x.reason, ""), append(x.at, dateTime(0))
 			x.version, x.deleted = append(x.version, v), append(x.deleted, 1)
 		}
 		for n := d.count(); n > 0 && !d.err; n-- {
 			g.triggerID = append(g.triggerID, d.str())
-			g.rule, g.customerID, g.firedAt = append(g.rule, ""), append(g.customerID, ""), append(g.firedAt, dateTime(0))
+			g.customerID = append(g.customerID, d.str())
+			g.rule, g.firedAt = append(g.rule, ""), append(g.firedAt, dateTime(0))
 			g.eventIDs = append(g.eventIDs, []string{})
 			g.version, g.deleted = append(g.version, v), append(g.deleted, 1)
 		}
+		c.purge.customers = append(c.purge.customers, d.strs()...)
+		c.purge.identifiers = append(c.purge.identifiers, d.strs()...)
 		a := &c.audits
 		for n := d.count(); n > 0 && !d.err; n-- {
 			a.requestID = append(a.requestID, d.str())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,6 +208,13 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 			return 0, false, fmt.Errorf("row batch %d: %w", b.Seq, err)
 		}
 		taken++
+		if len(cols.purge.customers) > 0 {
+			// A forget ends its round: the purge after the INSERT must
+			// not meet rows of later batches (an identifier that came
+			// back as a new customer).
+			full = true
+			break
+		}
 	}
 	full = full || read >= readBytes
 	began := time.Now()
@@ -219,6 +227,12 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 		return 0, false, err
 	}
 	w.m.insertSeconds.Observe(time.Since(began).Seconds())
+	if err := w.purge(ctx, &cols.purge); err != nil {
+		w.conn.Close()
+		w.conn = nil
+		w.fail()
+		return 0, false, err
+	}
 	if err := w.store.AckRows(batches[:taken]); err != nil {
 		return 0, false, err
 	}
@@ -274,6 +288,75 @@ func (w *Writer) insert(ctx context.Context, c *columns) error {
 	return nil
 }
 
+// purge removes forgotten customers' rows from the base tables. The
+// tombstones hide them from the views at once, but the older rows stay in
+// the tables' parts until a merge, and the tombstones themselves keep their
+// keys, which for identities and conflicts are identifier values: a forget
+// must not leave those behind. ALTER TABLE … DELETE (a mutation) removes
+// them, asynchronously, from the parts that exist when it is issued —
+// which hold every row of the forgotten customers, since the round that
+// carries the forget is the last to write any.
+//
+// Two steps keep the views exact meanwhile: first the live rows go (the
+// tombstones still hide any part not yet rewritten), and only once those
+// mutations are done the tombstones. Mutations rewrite whole parts, so a
+// forget costs a rewrite of the tables; forgets are rare. Repeating a purge
+// is harmless, so a failure retries the whole round.
+func (w *Writer) purge(ctx context.Context, p *purge) error {
+	if len(p.customers) == 0 && len(p.identifiers) == 0 {
+		return nil
+	}
+	db := w.o.Database
+	steps := []struct {
+		table, where string
+		arg          []string
+	}{
+		{JourneyTable, "has(?, customer_id)", p.customers},
+		{ProfileTable, "has(?, customer_id)", p.customers},
+		{MergeTable, "(has(?, absorbed_id) OR has(?, survivor_id))", p.customers},
+		{ConflictTable, "has(?, customer_id)", p.customers},
+		{TriggerTable, "has(?, customer_id)", p.customers},
+		{IdentityTable, "has(?, concat(id_type, ':', id_value))", p.identifiers},
+	}
+	for _, phase := range []string{" AND deleted = 0", ""} {
+		for _, m := range steps {
+			if len(m.arg) == 0 {
+				continue
+			}
+			args := []any{m.arg}
+			if strings.Count(m.where, "?") == 2 {
+				args = append(args, m.arg)
+			}
+			if err := w.conn.Exec(ctx, "ALTER TABLE "+db+"."+m.table+" DELETE WHERE "+m.where+phase, args...); err != nil {
+				return fmt.Errorf("clickhouse: purge of forgotten rows from %s: %w", m.table, err)
+			}
+		}
+		if err := w.awaitMutations(ctx); err != nil {
+			return err
+		}
+	}
+	w.m.purges.Add(float64(len(p.customers)))
+	return nil
+}
+
+// awaitMutations waits until the database has no mutation in progress.
+func (w *Writer) awaitMutations(ctx context.Context) error {
+	for {
+		var n uint64
+		if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", w.o.Database).Scan(&n); err != nil {
+			return fmt.Errorf("clickhouse: purge: waiting for mutations: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (w *Writer) send(ctx context.Context, table string, cols []any) error {
 	b, err := w.conn.PrepareBatch(ctx, InsertStatement(w.o.Database, table))
 	if err != nil {
@@ -303,6 +386,7 @@ type writerMetrics struct {
 	rows          *prometheus.CounterVec
 	errors        prometheus.Counter
 	insertSeconds prometheus.Histogram
+	purges        prometheus.Counter
 }
 
 func newWriterMetrics(reg prometheus.Registerer, store *state.Store) *writerMetrics {
@@ -317,9 +401,12 @@ func newWriterMetrics(reg prometheus.Registerer, store *state.Store) *writerMetr
 			Name: "omnistitch_clickhouse_insert_seconds", Help: "Time to write one round of rows to ClickHouse.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
+		purges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_clickhouse_purged_customers_total", Help: "Forgotten customers (and those merged into them) whose rows were purged from the base tables.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.errors, m.insertSeconds,
+		reg.MustRegister(m.rows, m.errors, m.insertSeconds, m.purges,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "omnistitch_clickhouse_outbox_bytes", Help: "Bytes of rows in the outbox waiting for ClickHouse.",
 			}, func() float64 { return float64(store.PendingRowBytes()) }))
