@@ -89,12 +89,13 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 		Types:         make(map[string]normalize.TypeOptions, len(id.Types)),
 	}
 	e := &Engine{
-		store:       store,
-		types:       make(map[string]*idType, len(id.Types)),
-		sharedAfter: id.SharedAfter,
-		stageOf:     make(map[string]string),
-		purchase:    make(map[string]bool),
-		revenueProp: cfg.Profile.RevenueProp,
+		store:             store,
+		types:             make(map[string]*idType, len(id.Types)),
+		sharedAfter:       id.SharedAfter,
+		keepForgottenLate: id.ForgetLate == "apply",
+		stageOf:           make(map[string]string),
+		purchase:          make(map[string]bool),
+		revenueProp:       cfg.Profile.RevenueProp,
 	}
 	for i, t := range id.Types {
 		kind, err := normalize.ParseKind(t.Kind)

@@ -142,10 +142,11 @@ type Profile struct {
 
 // Identity is the content of the identity rules file.
 type Identity struct {
-	DefaultCountry string       `yaml:"default_country"` // ISO 3166-1 alpha-2 region for phone numbers without country code; default "DE"
-	SharedAfter    int          `yaml:"shared_after"`    // a detect_shared identifier seen with more than this many distinct values of one higher-priority type is shared; default 3; >= 1
-	JunkValues     []string     `yaml:"junk_values"`     // extra junk values on top of the built-in list
-	Types          []IDType     `yaml:"types"`           // identifier types, highest priority first
+	DefaultCountry string       `yaml:"default_country"`    // ISO 3166-1 alpha-2 region for phone numbers without country code; default "DE"
+	SharedAfter    int          `yaml:"shared_after"`       // a detect_shared identifier seen with more than this many distinct values of one higher-priority type is shared; default 3; >= 1
+	ForgetLate     string       `yaml:"forget_late_events"` // late events of a forgotten customer: "drop" (default) or "apply" (as a new customer)
+	JunkValues     []string     `yaml:"junk_values"`        // extra junk values on top of the built-in list
+	Types          []IDType     `yaml:"types"`              // identifier types, highest priority first
 	Pseudonymise   Pseudonymise `yaml:"pseudonymise"`
 }
 

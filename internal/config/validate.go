@@ -262,6 +262,9 @@ func validateIdentity(id *Identity) *problem {
 	if id.SharedAfter < 1 {
 		return identityProblem(fieldPath{"shared_after"}, "must be at least 1, got %d", id.SharedAfter)
 	}
+	if id.ForgetLate != "" && id.ForgetLate != "drop" && id.ForgetLate != "apply" {
+		return identityProblem(fieldPath{"forget_late_events"}, "must be drop or apply, got %q", id.ForgetLate)
+	}
 	for i, v := range id.JunkValues {
 		if strings.TrimSpace(v) == "" {
 			return identityProblem(fieldPath{"junk_values", i}, "must not be empty (empty values are always junk)")
