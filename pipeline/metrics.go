@@ -22,6 +22,7 @@ type metrics struct {
 	paused      prometheus.Gauge
 	pausedBy    *prometheus.GaugeVec // by reason (pauseOutbox, pauseDisk)
 	triggers    prometheus.Counter
+	overflow    prometheus.Counter // events not stored in a journey (journey.max_events)
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
@@ -53,6 +54,8 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 			Name: "omnistitch_outbox_pending", Help: "Outbox messages waiting to be delivered; grows while Kafka is unreachable."}, pending),
 		triggers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "omnistitch_triggers_total", Help: "Triggers fired (sent to their topics through the outbox)."}),
+		overflow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnistitch_journey_overflow_total", Help: "Events applied (counted in their customer's profile) but not stored in the journey, which held journey.max_events: a bot or a shared identifier."}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "omnistitch_consumption_paused", Help: "1 while consumption is paused: an outbox is over its cap (a sink is down or slow) or the state's disk is nearly full."}),
 		pausedBy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -61,7 +64,7 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 	m.pausedBecause("") // both series exist from the start, at 0
 	if reg != nil {
 		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
-			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.pausedBy, m.triggers)
+			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.pausedBy, m.triggers, m.overflow)
 	}
 	return m
 }

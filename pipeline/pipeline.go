@@ -444,6 +444,7 @@ func (s *Service) count(recs []*kgo.Record, res *stitch.Result, bad []*state.Mes
 	m.conflicts.Add(float64(len(res.Conflicts)))
 	m.splits.Add(float64(len(res.Splits)))
 	m.triggers.Add(float64(len(res.Triggers)))
+	m.overflow.Add(float64(res.JourneyOverflow))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.mu.stats

@@ -35,7 +35,16 @@ type Customer struct {
 	Segments      []string  // current memberships, sorted
 	Fires         []Fire    // per rule that fired for this customer, by rule name
 	Pending       []Pending // first events of sequences and absences waiting for their second, in time order
+
+	// Overflow counts the events in Events that are not in the journey:
+	// applied after it held journey.max_events (a bot). While it is
+	// above 0, LastEID and LastChannel are those of the profile's latest
+	// event, which may not be in the journey.
+	Overflow int64
 }
+
+// JourneyLen is the number of events in the customer's stored journey.
+func (c *Customer) JourneyLen() int64 { return c.Events - c.Overflow }
 
 // Fire counts a rule's triggers for a customer, for cooldowns and max fires.
 type Fire struct {
@@ -237,6 +246,10 @@ func (c *Customer) appendTo(b []byte) []byte {
 	for _, p := range c.Pending {
 		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
 	}
+	if c.Overflow != 0 {
+		// Left out when 0, as in records written before it was kept.
+		e = e.i64(c.Overflow)
+	}
 	return e
 }
 
@@ -265,6 +278,12 @@ func decodeCustomer(b []byte) (*Customer, error) {
 		}
 		for range n {
 			c.Pending = append(c.Pending, Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()})
+		}
+	}
+	if len(d.b) > 0 {
+		// Written only when above 0, so that each record has one encoding.
+		if c.Overflow = d.i64(); c.Overflow <= 0 || c.Overflow > c.Events {
+			return nil, ErrCorrupt
 		}
 	}
 	return c, d.done()

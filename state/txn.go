@@ -105,7 +105,13 @@ type journeyEnd struct {
 }
 
 func (t *Txn) noteOrig(c *Customer) {
-	t.orig[c.ID] = journeyEnd{events: c.Events, lastTS: c.LastSeen, lastEID: c.LastEID, lastChn: c.LastChannel}
+	o := journeyEnd{events: c.JourneyLen(), lastTS: c.LastSeen, lastEID: c.LastEID, lastChn: c.LastChannel}
+	if c.Overflow > 0 {
+		// The profile's last event may be one the journey did not take:
+		// unknown, so AppendedTail leaves it to JourneyTail.
+		o.lastChn = ""
+	}
+	t.orig[c.ID] = o
 }
 
 // lookupKey builds a key in the Txn's scratch buffer; valid until the next

@@ -55,7 +55,7 @@ func (e *Engine) Changes(t *state.Txn) (*Changes, error) {
 		}
 		length := int64(0)
 		if c != nil {
-			length = c.Events
+			length = c.JourneyLen()
 		}
 		prev, tail, before, ok := t.AppendedTail(jc.Customer)
 		if !ok || before+int64(len(tail)) != length {

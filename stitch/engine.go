@@ -33,6 +33,7 @@ type Engine struct {
 
 	types       map[string]*idType
 	sharedAfter int
+	maxEvents   int64 // journey.max_events; 0: no cap
 	stageOf     map[string]string
 	purchase    map[string]bool
 	revenueProp string
@@ -93,6 +94,7 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 		types:             make(map[string]*idType, len(id.Types)),
 		sharedAfter:       id.SharedAfter,
 		keepForgottenLate: id.ForgetLate == "apply",
+		maxEvents:         int64(cfg.Journey.MaxEvents),
 		stageOf:           make(map[string]string),
 		purchase:          make(map[string]bool),
 		revenueProp:       cfg.Profile.RevenueProp,
@@ -171,6 +173,10 @@ type Result struct {
 	Conflicts []state.Conflict
 	Splits    []Split
 	Triggers  []state.Trigger // fired by this batch, in order
+	// JourneyOverflow counts the events this batch applied, or its merges
+	// moved, that were not stored in a journey because it held
+	// journey.max_events.
+	JourneyOverflow int
 
 	// Set by data-subject requests (Forget, Unmerge) only.
 	Erased *state.Erased // log records a forget removed, for sinks to delete
@@ -273,6 +279,10 @@ type applier struct {
 	queue      []state.Timer // timers due by horizon, in due order; see prepare
 	horizon    int64
 	floor      int64 // see Engine.timerFloor; this batch's, kept at Commit
+
+	// overflow: the event being applied is not stored in its journey
+	// (journey.max_events), so nothing may look for it there.
+	overflow bool
 
 	// scratch, reused across events
 	ids       []ident
@@ -391,7 +401,13 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	if a.e.purchase[ev.Type] {
 		en.Revenue = propNumber(ev.Props, a.e.revenueProp)
 	}
-	if err := t.PutEntry(target.ID, en); err != nil {
+	// A full journey takes no more events: the profile still counts them.
+	// Nothing here reads the journey, so a bot's millionth event costs
+	// what its first did.
+	if a.overflow = a.e.maxEvents > 0 && target.JourneyLen() >= a.e.maxEvents; a.overflow {
+		target.Overflow++
+		a.r.JourneyOverflow++
+	} else if err := t.PutEntry(target.ID, en); err != nil {
 		return Outcome{}, err
 	}
 	if err := t.MarkSeen(ev.ID); err != nil {
@@ -470,6 +486,10 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 	if err := a.moveJourney(gone.ID, s.ID, nil); err != nil {
 		return nil, err
 	}
+	dropped, err := a.capJourney(s, gone)
+	if err != nil {
+		return nil, err
+	}
 	for _, k := range gone.IDs {
 		rec, err := t.Identifier(k)
 		if err != nil {
@@ -483,6 +503,7 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 		s.IDs = insertSorted(s.IDs, k)
 	}
 	combine(s, gone)
+	s.Overflow += gone.Overflow + dropped
 	combineRules(s, gone)
 	t.SetAbsorbed(gone.ID, s.ID)
 	t.DeleteCustomer(gone.ID)
@@ -516,6 +537,35 @@ func (a *applier) moveJourney(from, to string, keep func(*state.Entry) bool) err
 		}
 	}
 	return nil
+}
+
+// capJourney keeps the journey of s, just joined by that of gone, within
+// journey.max_events: it removes the latest events beyond the cap (by time,
+// then event id; the same whatever order the merge found them in) and
+// returns how many, which stay counted in the profile as overflow. Both
+// journeys were capped, so this reads at most twice the cap.
+func (a *applier) capJourney(s, gone *state.Customer) (int64, error) {
+	n := s.JourneyLen() + gone.JourneyLen()
+	if a.e.maxEvents <= 0 || n <= a.e.maxEvents {
+		return 0, nil
+	}
+	var drop []*state.Entry
+	i := int64(0)
+	if err := a.t.Journey(s.ID, func(en *state.Entry) error {
+		if i++; i > a.e.maxEvents {
+			drop = append(drop, en)
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, en := range drop {
+		if err := a.t.DeleteEntry(s.ID, en.TS, en.EventID); err != nil {
+			return 0, err
+		}
+	}
+	a.r.JourneyOverflow += len(drop)
+	return int64(len(drop)), nil
 }
 
 // addEvent folds one journey entry into a profile.

@@ -168,6 +168,10 @@ func (a *applier) detach(custID, key string) error {
 		rec.Customer = p.ID
 		t.SetIdentifier(k, rec)
 	}
+	// Events over journey.max_events are in no journey, so no part can
+	// claim them by link: they stay counted with the part that keeps the id.
+	kept.Events += c.Overflow
+	kept.Overflow = c.Overflow
 	for _, p := range parts {
 		t.SetCustomer(p)
 	}

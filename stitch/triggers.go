@@ -209,9 +209,11 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 	if !a.matches(r.When, ev) {
 		return nil
 	}
-	if late {
+	if late && !a.overflow {
 		// Events after this one are already in the journey: one of them
-		// may be the second event.
+		// may be the second event. (Not for an event over the journey's
+		// cap: reading the journey for each would make a bot's late events
+		// cost O(journey) each.)
 		second, err := a.laterMatch(c, r, ev)
 		if err != nil {
 			return err
@@ -257,7 +259,7 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 // laterMatch finds an event of c's journey after ev and within r's window
 // that completes r, or "".
 func (a *applier) laterMatch(c *state.Customer, r *rules.Rule, ev *event.Event) (string, error) {
-	_, tail, err := a.t.JourneyTail(c.ID, ev.TS, ev.ID, c.Events)
+	_, tail, err := a.t.JourneyTail(c.ID, ev.TS, ev.ID, c.JourneyLen())
 	if err != nil {
 		return "", err
 	}

@@ -54,6 +54,9 @@ type Profile struct {
 	Stage      string              `json:"stage"`
 	Purchases  int64               `json:"purchases"`
 	Revenue    float64             `json:"revenue"`
+	// JourneyOverflow: events counted in Events but not kept in the
+	// journey, which held journey.max_events (left out when 0).
+	JourneyOverflow int64 `json:"journey_overflow,omitempty"`
 }
 
 // ProfileOf makes the user view of a stored customer.
@@ -68,7 +71,8 @@ func ProfileOf(c *state.Customer) Profile {
 		Events: c.Events, Channels: channels, Stage: c.Stage, Purchases: c.Purchases,
 		// Sums of amounts in varying order differ in the last bits;
 		// four decimals hide that and keep every real cent.
-		Revenue: math.Round(c.Revenue*1e4) / 1e4,
+		Revenue:         math.Round(c.Revenue*1e4) / 1e4,
+		JourneyOverflow: c.Overflow,
 	}
 }
 

@@ -123,9 +123,16 @@ type ClickHouse struct {
 	OutboxCapBytes  int    `yaml:"outbox_cap_bytes"`  // rows waiting on disk beyond which consumption pauses; default 1073741824; >= 1048576
 }
 
-// Journey maps event types to funnel stages.
+// Journey maps event types to funnel stages and bounds each journey.
 type Journey struct {
 	Stages []Stage `yaml:"stages"` // in funnel order
+	// Events kept in one customer's journey at most. Events beyond it (a
+	// bot, a shared identifier on millions of events) are still
+	// de-duplicated and counted in the profile but not stored in the
+	// journey; they are counted as overflow (profile journey_overflow,
+	// metric omnistitch_journey_overflow_total). Keeps the work per event
+	// and the state of one customer bounded. Default 100000; 1..100000000.
+	MaxEvents int `yaml:"max_events"`
 }
 
 // Stage is one funnel stage.
@@ -183,6 +190,7 @@ const (
 
 	mainFileName     = "omnistitch.yaml"
 	maxEventBytesMax = 64 << 20
+	maxJourneyEvents = 100_000_000
 	// Configuration files are small; the cap keeps a mistaken path (a log
 	// file, /dev/zero) from eating memory before the YAML parser rejects it.
 	maxFileBytes = 16 << 20

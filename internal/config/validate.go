@@ -233,6 +233,9 @@ func validateJourney(c *Config) *problem {
 			typeStage[t] = i
 		}
 	}
+	if m := c.Journey.MaxEvents; m < 1 || m > maxJourneyEvents {
+		return mainProblem(fieldPath{"journey", "max_events"}, "must be between 1 and %d, got %d", maxJourneyEvents, m)
+	}
 	return nil
 }
 

@@ -1,0 +1,5 @@
+//go:build !race
+
+package stitch_test
+
+const raceEnabled = false
