@@ -188,7 +188,9 @@ func TestDiskNearlyFull(t *testing.T) {
 			t.Errorf("umount %s: %v %s", mnt, err, out)
 		}
 	})
-	const minFreeMB = 24
+	// Above what one memtable flush (32 MiB) writes, as the default 256 is:
+	// the guard must stop work while Pebble still has room to finish it.
+	const minFreeMB = 96
 	s := newScenario(t, addr, db, pick(20000, 100000), "state:\n  min_free_mb: "+strconv.Itoa(minFreeMB)+"\n")
 	r := newRig(t, s.cfg, s.addrs, addr, db, filepath.Join(mnt, "state"))
 	prod := produce(t, s.addrs, s.lines, pick(4000, 10000))
@@ -201,7 +203,7 @@ func TestDiskNearlyFull(t *testing.T) {
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	filler := filepath.Join(mnt, "filler")
-	fill(t, filler, free-(minFreeMB/3)<<20)
+	fill(t, filler, free-(minFreeMB/2)<<20)
 	paused := `omnistitch_consumption_paused_reason{reason="disk_space"}`
 	m := p.waitMetric("the pause for disk space", 30*time.Second, func(m map[string]float64) bool {
 		return m[paused] == 1 && m["omnistitch_consumption_paused"] == 1
@@ -224,6 +226,9 @@ func TestDiskNearlyFull(t *testing.T) {
 	log, _ := os.ReadFile(p.log)
 	if n := strings.Count(string(log), "below state.min_free_mb"); n != 1 {
 		t.Fatalf("%d warnings about the disk in the log, want 1\n%s", n, tail(p.log))
+	}
+	if strings.Contains(string(log), `"level":"ERROR"`) {
+		t.Fatalf("errors in the log: the guard left the disk too little\n%s", tail(p.log))
 	}
 	r.checkState(int64(len(s.lines)))
 	s.check(t)
