@@ -58,6 +58,8 @@ func hostileRecords() []hostile {
 		{"NUL in the only identifier value", eventsTopic, ev(`"nul-idvalue"`, okTS, `{"cookie":"ck\u0000-1"}`, "{}"), "junk_ids"},
 		{"NUL in one identifier value of two", eventsTopic, ev(`"nul-idvalue2"`, okTS, `{"cookie":"ck\u0000-1","device":"dv-1"}`, "{}"), ""},
 		{"NUL and invalid UTF-8 in props", eventsTopic, ev(`"nul-props"`, okTS, cookie, "{\"a\":\"\\u0000\xff\xfe\",\"\xc3\":1}"), ""},
+		{"invalid UTF-8 in event_id", eventsTopic, ev("\"ev-\xff\"", okTS, cookie, "{}"), "bad_field"},
+		{"invalid UTF-8 in raw messageId", "omni.web", web("\"m-\xfe\"", "{}"), "bad_field"},
 		{"invalid UTF-8 in identifier value", eventsTopic, ev(`"bad-utf8-id"`, okTS, "{\"cookie\":\"ck-\xff\"}", "{}"), ""},
 		{"ts in year 1", eventsTopic, ev(`"year-1"`, `"0001-01-01T00:00:00Z"`, cookie, "{}"), ""},
 		{"ts in year 9999", eventsTopic, ev(`"year-9999"`, `"9999-12-31T23:59:59.999Z"`, cookie, "{}"), ""},

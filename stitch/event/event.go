@@ -181,8 +181,11 @@ func stringField(raw []byte, field string, max int, buf []byte) ([]byte, *Error)
 	if len(v) > max {
 		return nil, errf(ReasonBadField, "field %q is longer than %d bytes", field, max)
 	}
-	// unquote already replaced invalid UTF-8; NUL can come from \u0000.
-	if bytes.IndexByte(v, 0) >= 0 || !utf8.Valid(v) {
+	// Invalid UTF-8 is refused, not replaced by U+FFFD as elsewhere: two
+	// event ids differing only in invalid bytes would become one, and the
+	// second event would be dropped as a duplicate. NUL (from \u0000)
+	// would break the state keys that use 0x00 as a separator.
+	if bytes.IndexByte(v, 0) >= 0 || !utf8.Valid(raw) {
 		return nil, errf(ReasonBadField, "field %q has invalid characters", field)
 	}
 	return v, nil

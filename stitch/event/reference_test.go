@@ -89,7 +89,7 @@ func refRequiredString(field string, raw json.RawMessage, max int) (string, erro
 	if len(s) > max {
 		return "", errf(ReasonBadField, "field %q is longer than %d bytes", field, max)
 	}
-	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+	if !utf8.Valid(raw) || strings.IndexByte(s, 0) >= 0 {
 		return "", errf(ReasonBadField, "field %q has invalid characters", field)
 	}
 	return s, nil
