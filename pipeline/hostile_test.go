@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -209,5 +211,64 @@ func TestHostileRecordsThroughService(t *testing.T) {
 		if r, err := store.Identifier(k); err != nil || r == nil || r.Customer == "" {
 			t.Errorf("identifier %q: %+v, %v", k, r, err)
 		}
+	}
+}
+
+// A bot through the service: one cookie on 60 events under a journey cap
+// of 10. omnistitch_journey_overflow_total counts the 50 not stored, and
+// the state agrees.
+func TestJourneyOverflowMetric(t *testing.T) {
+	b, err := StartBroker(0, 1, eventsTopic, deadTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.DefaultProduceTopic(eventsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n, limit = 60, 10
+	for i := range n {
+		v := fmt.Appendf(nil, `{"event_id":"bot-%d","channel":"web","type":"page_view","ts":%d,"ids":{"cookie":"ck-bot"}}`, i, 1795168800000+int64(i)*1000)
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Default()
+	cfg.Journey.MaxEvents = limit
+	store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 10, IdentifierCache: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	eng, err := stitch.New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoders, err := Decoders(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := New(Options{Brokers: b.Addrs(), Group: "omnistitch-bot", Decoders: decoders, DeadLetterTopic: deadTopic,
+		MaxPollRecords: 7, SendInterval: 20 * time.Millisecond, Registerer: reg}, eng, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&run{store: store, eng: eng, svc: svc}).until(t, func(s Stats) bool { return s.Applied == n })
+	if got := testutil.ToFloat64(svc.m.overflow); got != n-limit {
+		t.Errorf("omnistitch_journey_overflow_total = %v, want %d", got, n-limit)
+	}
+	if c, err := testutil.GatherAndCount(reg, "omnistitch_journey_overflow_total"); err != nil || c != 1 {
+		t.Errorf("metric not registered: %d, %v", c, err)
+	}
+	if err := eng.Customers(func(c *state.Customer) error {
+		if c.Events != n || c.Overflow != n-limit || c.JourneyLen() != limit {
+			t.Errorf("customer: %d events, %d overflow, journey %d", c.Events, c.Overflow, c.JourneyLen())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
