@@ -265,6 +265,25 @@ func TestJourneyCapMergeDeterministic(t *testing.T) {
 	lines = append(lines, fmt.Sprintf(`{"event_id":"link2","channel":"email","type":"email_open","ts":%d,"ids":{"cookie":"ck-b","email":"a@example.org"}}`, base+600))
 	cfg := config.Default()
 	cfg.Journey.MaxEvents = 4
+	// The rows a sink builds from the batches' changes stay exact through
+	// the merge that drops events from the joined journey.
+	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	var evs []event.Event
+	for _, l := range lines {
+		ev, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	for _, n := range []int{1, 5, len(evs)} {
+		tb := newTables()
+		eng := applyTracked(t, cfg, t.TempDir(), evs, n, tb)
+		tb.check(t, eng, fmt.Sprintf("batch %d", n))
+		if got := checkCap(t, eng, 4, fmt.Sprintf("batch %d", n)); got != 18 {
+			t.Fatalf("batch %d: %d overflowed events, want 18", n, got)
+		}
+	}
 	var first string
 	for _, bs := range []int{1, 3, 1000} {
 		var out bytes.Buffer
