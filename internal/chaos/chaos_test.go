@@ -72,14 +72,19 @@ func TestKill9(t *testing.T) {
 	prod := produce(t, s.addrs, s.lines, rate)
 	for k := 1; k <= kills; k++ {
 		p := r.start()
-		// A random instant of the run: while it starts (opens Pebble,
-		// migrates), consumes, commits or writes ClickHouse.
+		// A random instant of the run: odd kills count from the start, so
+		// they may land while it opens Pebble, joins the group or migrates;
+		// even ones from its first applied batch, so they land while it
+		// consumes, commits and writes ClickHouse.
+		if k%2 == 0 {
+			p.waitMetric("the first events applied", time.Minute, func(m map[string]float64) bool { return m["omnistitch_events_applied_total"] > 0 })
+		}
 		life := time.Duration(300+s.rng.IntN(pick(1700, 5700))) * time.Millisecond
 		time.Sleep(life)
 		p.checkAlive()
 		m := p.metrics()
 		p.kill()
-		t.Logf("kill %d: SIGKILL after %v; it had applied %.0f events, written %.0f rows, %.0f bytes of rows waiting",
+		t.Logf("kill %d: SIGKILL %v after its start or first batch; it had applied %.0f events, written %.0f rows, %.0f bytes of rows waiting",
 			k, life.Round(time.Millisecond), m["omnistitch_events_applied_total"], sumPrefix(m, "omnistitch_clickhouse_rows_written_total"), m["omnistitch_clickhouse_outbox_bytes"])
 	}
 	prod.wait(t)
