@@ -92,6 +92,7 @@ func TestKill9(t *testing.T) {
 	r.finish(int64(len(s.lines)))
 	t.Logf("the last run finished in %v", time.Since(began).Round(time.Millisecond))
 	s.check(t)
+	r.checkNoPII(s.lines)
 	if d := dumpState(t, s.cfg, r.stateDir); d != s.want.dump {
 		t.Fatalf("the state differs from the offline run's:\n%s", diff(lines(s.want.dump), lines(d)))
 	}
