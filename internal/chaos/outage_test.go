@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -197,13 +198,8 @@ func TestDiskNearlyFull(t *testing.T) {
 	p := r.start()
 	p.waitMetric("the first events applied", time.Minute, func(m map[string]float64) bool { return m["omnistitch_events_applied_total"] > 0 })
 
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(mnt, &st); err != nil {
-		t.Fatal(err)
-	}
-	free := int64(st.Bavail) * int64(st.Bsize)
 	filler := filepath.Join(mnt, "filler")
-	fill(t, filler, free-(minFreeMB/2)<<20)
+	release := holdFull(t, mnt, filler, (minFreeMB/2)<<20)
 	paused := `omnistitch_consumption_paused_reason{reason="disk_space"}`
 	m := p.waitMetric("the pause for disk space", 30*time.Second, func(m map[string]float64) bool {
 		return m[paused] == 1 && m["omnistitch_consumption_paused"] == 1
@@ -214,9 +210,7 @@ func TestDiskNearlyFull(t *testing.T) {
 		t.Fatalf("while the disk was full: paused %v, applied %v then %v", m2[paused], m["omnistitch_events_applied_total"], m2["omnistitch_events_applied_total"])
 	}
 	t.Logf("paused at %.0f events applied with %.1f MiB free", m2["omnistitch_events_applied_total"], m2["omnistitch_state_disk_free_bytes"]/(1<<20))
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	p.waitMetric("consumption to resume", 30*time.Second, func(m map[string]float64) bool {
 		return m[paused] == 0 && m["omnistitch_consumption_paused"] == 0 && m["omnistitch_events_applied_total"] > m2["omnistitch_events_applied_total"]
 	})
@@ -234,22 +228,55 @@ func TestDiskNearlyFull(t *testing.T) {
 	s.check(t)
 }
 
-// fill writes a file of about n bytes (less if the disk fills first).
-func fill(t *testing.T, path string, n int64) {
+// holdFull fills the filesystem at mnt with the file filler until only
+// leave bytes are free, and keeps it there (Pebble frees space too, as it
+// deletes obsolete logs and tables) until release, which removes the file.
+func holdFull(t *testing.T, mnt, filler string, leave int64) (release func()) {
 	t.Helper()
-	f, err := os.Create(path)
+	f, err := os.Create(filler)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for n > 0 {
-		k, err := f.Write(buf[:min(int64(len(buf)), n)])
-		n -= int64(k)
-		if err != nil {
+	top := func() {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(mnt, &st); err != nil {
 			return
 		}
+		buf := make([]byte, 1<<20)
+		for n := int64(st.Bavail)*int64(st.Bsize) - leave; n > 0; {
+			k, err := f.Write(buf[:min(int64(len(buf)), n)])
+			n -= int64(k)
+			if err != nil {
+				return
+			}
+		}
 	}
+	top()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				top()
+			}
+		}
+	}()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			f.Close()
+			if err := os.Remove(filler); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(release) // before the unmount, if the test fails first
+	return release
 }
 
 func freePort(t *testing.T) int {
