@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -462,6 +463,25 @@ func (t *Txn) JourneyChanges() []JourneyChange {
 // (-1 otherwise): when the events this Txn wrote are all of them, the store
 // is not read at all, which is the common case of a new customer.
 func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (prev *Entry, tail []*Entry, err error) {
+	return t.journeyTail(cust, ts, eventID, length, nil)
+}
+
+// JourneyWindow returns, through this Txn, the events of a customer's
+// journey from (ts, eventID) on whose time is at most until, in order: what
+// a rule looking for a later event within a window needs, without reading
+// the rest of a long journey.
+func (t *Txn) JourneyWindow(cust string, ts int64, eventID string, until int64, length int64) ([]*Entry, error) {
+	if until == math.MaxInt64 {
+		_, tail, err := t.journeyTail(cust, ts, eventID, length, nil)
+		return tail, err
+	}
+	_, tail, err := t.journeyTail(cust, ts, eventID, length, appendJourneyKey(nil, cust, until+1, ""))
+	return tail, err
+}
+
+// journeyTail is JourneyTail, with events from the key end on left out
+// (nil: none).
+func (t *Txn) journeyTail(cust string, ts int64, eventID string, length int64, end []byte) (prev *Entry, tail []*Entry, err error) {
 	from := appendJourneyKey(nil, cust, ts, eventID)
 	ov := make(map[string]*Entry, len(t.journeys[cust]))
 	for _, i := range t.journeys[cust] {
@@ -482,7 +502,9 @@ func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (
 		live++
 		kb := []byte(k)
 		if bytes.Compare(kb, from) >= 0 {
-			after = append(after, kv{kb, en})
+			if end == nil || bytes.Compare(kb, end) < 0 {
+				after = append(after, kv{kb, en})
+			}
 		} else if prevKey == nil || bytes.Compare(kb, prevKey) > 0 {
 			prevKey, prev = kb, en
 		}
@@ -514,6 +536,9 @@ func (t *Txn) JourneyTail(cust string, ts int64, eventID string, length int64) (
 		for ; valid && bytes.HasPrefix(it.Key(), p); valid = it.Next() {
 			if bytes.Compare(it.Key(), from) < 0 {
 				continue // changed keys skipped on the way back
+			}
+			if end != nil && bytes.Compare(it.Key(), end) >= 0 {
+				break
 			}
 			if _, changed := ov[string(it.Key())]; changed {
 				continue

@@ -3,6 +3,7 @@ package stitch
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"slices"
 	"strings"
 
@@ -259,11 +260,14 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 // laterMatch finds an event of c's journey after ev and within r's window
 // that completes r, or "".
 func (a *applier) laterMatch(c *state.Customer, r *rules.Rule, ev *event.Event) (string, error) {
-	_, tail, err := a.t.JourneyTail(c.ID, ev.TS, ev.ID, c.JourneyLen())
+	end := ev.TS + r.Within.Milliseconds()
+	if end < ev.TS {
+		end = math.MaxInt64 // a window to the end of time
+	}
+	tail, err := a.t.JourneyWindow(c.ID, ev.TS, ev.ID, end, c.JourneyLen())
 	if err != nil {
 		return "", err
 	}
-	end := ev.TS + r.Within.Milliseconds()
 	for _, en := range tail {
 		if en.TS > end {
 			break
@@ -334,11 +338,15 @@ func (a *applier) fireTimers(upTo int64) error {
 		if r == nil {
 			continue // the rule was removed from the configuration
 		}
-		id, err := a.t.Survivor(tm.Customer)
-		if err != nil {
-			return err
+		// Most timers fire for a customer that still exists (a cached
+		// read); only one merged away since needs its survivor looked up.
+		c, err := a.t.Customer(tm.Customer)
+		if err == nil && c == nil {
+			var id string
+			if id, err = a.t.Survivor(tm.Customer); err == nil {
+				c, err = a.t.Customer(id)
+			}
 		}
-		c, err := a.t.Customer(id)
 		if err != nil {
 			return err
 		}
