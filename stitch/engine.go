@@ -276,6 +276,7 @@ type applier struct {
 	r *Result
 
 	segScratch []string
+	envBuf     rules.Env     // see env
 	queue      []state.Timer // timers due by horizon, in due order; see prepare
 	horizon    int64
 	floor      int64 // see Engine.timerFloor; this batch's, kept at Commit

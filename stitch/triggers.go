@@ -69,6 +69,8 @@ func (e *Engine) noteFacts(c *state.Customer, en *state.Entry) {
 	}
 }
 
+// env is what c's conditions see now. It is the applier's one Env, filled
+// anew by each call: use it before the next call.
 func (a *applier) env(c *state.Customer, ev *event.Event) *rules.Env {
 	wm := a.watermark()
 	p := rules.ProfileEnv{
@@ -83,7 +85,8 @@ func (a *applier) env(c *state.Customer, ev *event.Event) *rules.Env {
 	if c.HasSurvey {
 		p.LastSurveyScore = c.SurveyScore
 	}
-	env := &rules.Env{Profile: p}
+	env := &a.envBuf
+	*env = rules.Env{Profile: p}
 	if ev != nil {
 		env.Event = rules.EventEnv{Channel: ev.Channel, Type: ev.Type}
 	}

@@ -47,7 +47,7 @@ func compile(src string, forbidden []string) (*Condition, error) {
 			return nil, fmt.Errorf("%s is not available here", f.found)
 		}
 	}
-	return &Condition{Source: src, program: prog}, nil
+	return &Condition{Source: src, program: prog, fast: fastBool(prog.Node())}, nil
 }
 
 // guardExpr turns a panic of the expression compiler into an error, so that
@@ -131,6 +131,9 @@ func (c *Condition) Eval(env *Env) (bool, error) {
 	}
 	if env == nil {
 		env = &Env{}
+	}
+	if c.fast != nil {
+		return c.fast(env), nil
 	}
 	m := vms.Get().(*vm.VM)
 	out, err := m.Run(c.program, env)

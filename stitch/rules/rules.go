@@ -83,6 +83,7 @@ type Segment struct {
 type Condition struct {
 	Source  string
 	program *vm.Program
+	fast    boolFn // the same condition as plain Go, when it is simple enough (fast.go); nil otherwise
 }
 
 // Env is what a condition sees. Names in expressions are the `expr` tags.
