@@ -480,7 +480,7 @@ func (t *Txn) JourneyWindow(cust string, ts int64, eventID string, until int64, 
 }
 
 // journeyTail is JourneyTail, with events from the key end on left out
-// (nil: none).
+// (nil: none). With end set, prev is not looked for.
 func (t *Txn) journeyTail(cust string, ts int64, eventID string, length int64, end []byte) (prev *Entry, tail []*Entry, err error) {
 	from := appendJourneyKey(nil, cust, ts, eventID)
 	ov := make(map[string]*Entry, len(t.journeys[cust]))
@@ -515,8 +515,9 @@ func (t *Txn) journeyTail(cust string, ts int64, eventID string, length int64, e
 			return nil, nil, err
 		}
 		// One seek: back to the event before from, then forward from it.
+		// A window (end set) wants no predecessor: straight to from.
 		p := journeyPrefix(cust)
-		valid := it.SeekLT(from)
+		valid := end == nil && it.SeekLT(from)
 		for ; valid && bytes.HasPrefix(it.Key(), p); valid = it.Prev() {
 			if _, changed := ov[string(it.Key())]; changed {
 				continue
