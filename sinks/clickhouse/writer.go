@@ -339,8 +339,15 @@ func (w *Writer) purge(ctx context.Context, p *purge) error {
 	return nil
 }
 
+// purgeWait bounds how long a purge waits for its mutations. One that
+// never finishes (a failed mutation stays not done on 18.16) must not hold
+// the writer for ever: the round fails, is logged and retried with backoff,
+// and rows queue in the outbox meanwhile, up to its cap.
+const purgeWait = 15 * time.Minute
+
 // awaitMutations waits until the database has no mutation in progress.
 func (w *Writer) awaitMutations(ctx context.Context) error {
+	deadline := time.Now().Add(purgeWait)
 	for {
 		var n uint64
 		if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", w.o.Database).Scan(&n); err != nil {
@@ -348,6 +355,9 @@ func (w *Writer) awaitMutations(ctx context.Context) error {
 		}
 		if n == 0 {
 			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clickhouse: purge: %d mutations of database %s still running after %s (see system.mutations)", n, w.o.Database, purgeWait)
 		}
 		select {
 		case <-ctx.Done():
