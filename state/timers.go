@@ -199,6 +199,22 @@ func (t *Txn) Survivor(id string) (string, error) {
 	return "", ErrCorrupt
 }
 
+// SurvivorOf is Survivor over the committed state, for readers other than
+// the writer (the HTTP API): where a merged-away customer id went.
+func (s *Store) SurvivorOf(id string) (string, error) {
+	for range 64 {
+		v, found, err := get(s.db, key(prefixAbsorbed, id), func(b []byte) (string, error) { return string(b), nil })
+		if err != nil {
+			return "", err
+		}
+		if !found {
+			return id, nil
+		}
+		id = v
+	}
+	return "", ErrCorrupt
+}
+
 // AddTrigger appends to the trigger log.
 func (t *Txn) AddTrigger(g *Trigger) {
 	t.s.nextTrigger++

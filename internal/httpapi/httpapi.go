@@ -102,6 +102,15 @@ func Handler(o Options) http.Handler {
 
 func profile(w http.ResponseWriter, o Options, id string) {
 	c, err := o.Store.Customer(id)
+	if err == nil && c == nil {
+		// An id merged into another (an orchestrator may hold the old
+		// one) answers with the customer it is part of now: the
+		// profile's customer_id says which.
+		var now string
+		if now, err = o.Store.SurvivorOf(id); err == nil && now != id {
+			c, err = o.Store.Customer(now)
+		}
+	}
 	if err != nil {
 		o.Logger.Error("profile read failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "state read failed")

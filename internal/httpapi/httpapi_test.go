@@ -104,3 +104,43 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("lookup without value %d, want 400", code)
 	}
 }
+
+// A customer id merged into another answers with the survivor's profile.
+func TestProfileOfAbsorbedID(t *testing.T) {
+	store, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	eng, err := stitch.New(config.Default(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := event.NewDecoder(0, nil)
+	apply := func(l string) string {
+		t.Helper()
+		ev, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := eng.Apply([]event.Event{ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Outcomes[0].Customer
+	}
+	first := apply(`{"event_id":"a","channel":"web","type":"page_view","ts":1000,"ids":{"cookie":"ck1"}}`)
+	second := apply(`{"event_id":"b","channel":"store","type":"purchase","ts":2000,"ids":{"email":"a@b.com"}}`)
+	apply(`{"event_id":"c","channel":"web","type":"login","ts":3000,"ids":{"cookie":"ck1","email":"a@b.com"}}`)
+	srv := httptest.NewServer(Handler(Options{Store: store, Engine: eng}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/profiles/" + second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p stitch.Profile
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != http.StatusOK || p.CustomerID != first {
+		t.Fatalf("profile of absorbed %s: %s %+v %v (survivor %s)", second, resp.Status, p, err, first)
+	}
+}
