@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,5 +75,16 @@ func TestBacklogPausesConsumption(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(svc.m.paused); got != 0 {
 		t.Fatalf("omnistitch_consumption_paused = %v after resuming", got)
+	}
+	// The per-partition offsets of the state add up to every record, none
+	// left behind.
+	var next, lag float64
+	for p := range 2 {
+		part := strconv.Itoa(p)
+		next += testutil.ToFloat64(svc.m.nextOffset.WithLabelValues(eventsTopic, part))
+		lag += testutil.ToFloat64(svc.m.lagRecords.WithLabelValues(eventsTopic, part))
+	}
+	if next != float64(len(recs)) || lag != 0 {
+		t.Fatalf("omnistitch_next_offset sums to %v (want %d), omnistitch_consumer_lag_records to %v (want 0)", next, len(recs), lag)
 	}
 }

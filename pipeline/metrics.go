@@ -23,6 +23,11 @@ type metrics struct {
 	pausedBy    *prometheus.GaugeVec // by reason (pauseOutbox, pauseDisk)
 	triggers    prometheus.Counter
 	overflow    prometheus.Counter // events not stored in a journey (journey.max_events)
+	// Per partition, from the state rather than the group: the group's
+	// committed offset is for monitoring only and stalls while the client
+	// rejoins (after a network cut), when these stay true.
+	nextOffset *prometheus.GaugeVec
+	lagRecords *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
@@ -60,11 +65,16 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 			Name: "omnistitch_consumption_paused", Help: "1 while consumption is paused: an outbox is over its cap (a sink is down or slow) or the state's disk is nearly full."}),
 		pausedBy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "omnistitch_consumption_paused_reason", Help: "1 for the reason consumption is paused: outbox_cap (a sink is down or slow) or disk_space (below state.min_free_mb)."}, []string{"reason"}),
+		nextOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "omnistitch_next_offset", Help: "Next offset to apply per source partition, as committed with the state (the truth of what was applied; the group's committed offset may lag it)."}, []string{"topic", "partition"}),
+		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "omnistitch_consumer_lag_records", Help: "Records of a source partition not applied yet: the high watermark of the last fetch minus the next offset."}, []string{"topic", "partition"}),
 	}
 	m.pausedBecause("") // both series exist from the start, at 0
 	if reg != nil {
 		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
-			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.pausedBy, m.triggers, m.overflow)
+			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.pausedBy, m.triggers, m.overflow,
+			m.nextOffset, m.lagRecords)
 	}
 	return m
 }

@@ -185,6 +185,7 @@ func (s *Service) resumeFromState(_ context.Context, offsets map[string]map[int3
 				return nil, fmt.Errorf("pipeline: stored offset of %s/%d: %w", topic, p, err)
 			}
 			if ok {
+				s.m.nextOffset.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(next))
 				parts[p] = kgo.NewOffset().At(next).WithEpoch(-1)
 			} else {
 				parts[p] = kgo.NewOffset().AtStart()
@@ -309,6 +310,14 @@ func (s *Service) consume(ctx context.Context) error {
 			s.cl.AllowRebalance()
 			return fmt.Errorf("pipeline: applying a batch: %w", err)
 		}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				next := p.Records[n-1].Offset + 1
+				part := strconv.Itoa(int(p.Partition))
+				s.m.nextOffset.WithLabelValues(p.Topic, part).Set(float64(next))
+				s.m.lagRecords.WithLabelValues(p.Topic, part).Set(float64(max(p.HighWatermark-next, 0)))
+			}
+		})
 		s.count(recs, res, bad, time.Since(began))
 		if s.o.Committed != nil {
 			s.o.Committed(recs)
