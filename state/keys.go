@@ -6,6 +6,7 @@ import "encoding/binary"
 // contiguous key ranges, so each can be scanned alone.
 //
 //	c <customer id>                     → Customer
+//	p <customer id>                     → its Pending list, when not empty (see appendPending)
 //	i <type:value>                      → Identifier
 //	e <event id>                        → (empty) the event was applied; de-duplication
 //	j <customer id> <ts:8> <event id>   → Entry; a customer's journey in (ts, event id) order
@@ -25,6 +26,7 @@ import "encoding/binary"
 // separator and sort by customer, then time, then event id.
 const (
 	prefixCustomer   = 'c'
+	prefixPending    = 'p'
 	prefixIdentifier = 'i'
 	prefixEvent      = 'e'
 	prefixJourney    = 'j'

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 )
 
 // Customer is the stored profile of one customer: what the engine needs to
@@ -36,6 +37,14 @@ type Customer struct {
 	Fires         []Fire    // per rule that fired for this customer, by rule name
 	Pending       []Pending // first events of sequences and absences waiting for their second, in time order
 
+	// The Pending list lives under a key of its own (see appendPending):
+	// it changes on some events only, while the record changes on every
+	// one, and it is the larger part. pendingN is its length as the
+	// record counts it; stored says what that key holds, so that Commit
+	// rewrites it only when the list changed.
+	pendingN uint64
+	stored   pendingStored
+
 	// Overflow counts the events in Events that are not in the journey:
 	// applied after it held journey.max_events (a bot). While it is
 	// above 0, LastEID and LastChannel are those of the profile's latest
@@ -59,6 +68,16 @@ type Pending struct {
 	Rule    string
 	EventID string
 	TS      int64
+}
+
+// pendingStored describes the pending key of customer id as last read or
+// written: whether there is one and the hash of its bytes. For any other id
+// (a new customer, or a record copied under another id) nothing is known to
+// be stored.
+type pendingStored struct {
+	id   string
+	has  bool
+	hash uint64
 }
 
 // Identifier is the stored state of one normalised identifier.
@@ -106,6 +125,11 @@ var ErrCorrupt = errors.New("state: corrupt record")
 type enc []byte
 
 const recordVersion = 1
+
+// customerVersion 2 counts the Pending list in the record and keeps the
+// list under the customer's pending key; version 1 records (written before)
+// hold it inline and still decode.
+const customerVersion = 2
 
 func (e enc) str(s string) enc {
 	e = binary.AppendUvarint(e, uint64(len(s)))
@@ -233,7 +257,7 @@ func (d *dec) done() error {
 }
 
 func (c *Customer) appendTo(b []byte) []byte {
-	e := enc(append(b, recordVersion))
+	e := enc(append(b, customerVersion))
 	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
 	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
 	e = e.str(c.LastEID).str(c.LastChannel)
@@ -242,10 +266,7 @@ func (c *Customer) appendTo(b []byte) []byte {
 	for _, f := range c.Fires {
 		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
 	}
-	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
-	for _, p := range c.Pending {
-		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
-	}
+	e = binary.AppendUvarint(e, uint64(len(c.Pending))) // the list itself: appendPending
 	if c.Overflow != 0 {
 		// Left out when 0, as in records written before it was kept.
 		e = e.i64(c.Overflow)
@@ -253,9 +274,20 @@ func (c *Customer) appendTo(b []byte) []byte {
 	return e
 }
 
+// decodeCustomer decodes a customer record. Of a version 2 record the
+// Pending list is only counted (pendingN): the caller reads it from the
+// customer's pending key.
 func decodeCustomer(b []byte) (*Customer, error) {
 	d := dec{b: b}
-	d.version()
+	v := byte(0)
+	if len(b) > 0 {
+		v = b[0]
+	}
+	if v != customerVersion {
+		d.version()
+	} else {
+		d.b = d.b[1:]
+	}
 	c := &Customer{ID: d.str(), Origin: d.str(), FirstSeen: d.i64(), LastSeen: d.i64(), Events: d.i64(),
 		Purchases: d.i64(), Revenue: d.f64(), Stage: d.str(), StageTS: d.i64(), StageEID: d.str(),
 		Channels: d.strs(), IDs: d.strs()}
@@ -273,12 +305,21 @@ func decodeCustomer(b []byte) (*Customer, error) {
 			c.Fires = append(c.Fires, Fire{Rule: d.str(), Count: d.i64(), LastAt: d.i64()})
 		}
 		n = d.uvarint()
-		if n > uint64(len(d.b)) {
-			return nil, ErrCorrupt
+		if v == customerVersion {
+			if n > maxPendingLen {
+				return nil, ErrCorrupt
+			}
+			c.pendingN = n
+		} else {
+			if n > uint64(len(d.b)) {
+				return nil, ErrCorrupt
+			}
+			for range n {
+				c.Pending = append(c.Pending, Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()})
+			}
 		}
-		for range n {
-			c.Pending = append(c.Pending, Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()})
-		}
+	} else if v == customerVersion {
+		return nil, ErrCorrupt // version 2 records have every field
 	}
 	if len(d.b) > 0 {
 		// Written only when above 0, so that each record has one encoding.
@@ -287,6 +328,56 @@ func decodeCustomer(b []byte) (*Customer, error) {
 		}
 	}
 	return c, d.done()
+}
+
+// maxPendingLen bounds the pending count a record may claim (the engine
+// keeps far fewer: a few dozen per rule), so that a corrupt count cannot
+// make a reader allocate without bound.
+const maxPendingLen = 1 << 20
+
+// appendPending encodes a Pending list (in time order) for the customer's
+// pending key: the rule names once, then per entry the rule's index, the
+// event id and the time as a difference from the entry before.
+func appendPending(b []byte, ps []Pending) []byte {
+	e := enc(append(b, recordVersion))
+	var rules []string
+	for _, p := range ps {
+		if !slices.Contains(rules, p.Rule) {
+			rules = append(rules, p.Rule)
+		}
+	}
+	e = e.strs(rules)
+	e = binary.AppendUvarint(e, uint64(len(ps)))
+	prev := int64(0)
+	for _, p := range ps {
+		e = binary.AppendUvarint(e, uint64(slices.Index(rules, p.Rule)))
+		e = e.str(p.EventID).i64(p.TS - prev)
+		prev = p.TS
+	}
+	return e
+}
+
+func decodePending(b []byte) ([]Pending, error) {
+	d := dec{b: b}
+	d.version()
+	rules := d.strs()
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each entry takes at least one byte
+		return nil, ErrCorrupt
+	}
+	ps := make([]Pending, 0, n)
+	prev := int64(0)
+	for range n {
+		i := d.uvarint()
+		eid := d.str()
+		ts := prev + d.i64()
+		if d.err || i >= uint64(len(rules)) {
+			return nil, ErrCorrupt
+		}
+		ps = append(ps, Pending{Rule: rules[i], EventID: eid, TS: ts})
+		prev = ts
+	}
+	return ps, d.done()
 }
 
 func (r *Identifier) appendTo(b []byte) []byte {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -49,11 +50,33 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add((&Customer{ID: "c_1", IDs: []string{"a:b"}}).appendTo(nil))
 	f.Add((&Identifier{Customer: "c_1", Co: []string{"x:y"}}).appendTo(nil))
 	f.Add((&Entry{Channel: "web", Props: []byte("{}")}).appendValue(nil))
+	f.Add(appendPending(nil, []Pending{{Rule: "r", EventID: "e1", TS: -3}, {Rule: "s", EventID: "e2", TS: 9}, {Rule: "r", EventID: "e3", TS: 9}}))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if c, err := decodeCustomer(b); err == nil {
-			if again, err := decodeCustomer(c.appendTo(nil)); err != nil || !reflect.DeepEqual(c, again) {
+			// A version 1 record holds its Pending list inline; written
+			// again it only counts it, the list going to its own key. Of
+			// a version 2 record the caller reads the list from that key:
+			// here it stays empty.
+			if c.Pending == nil {
+				c.pendingN = 0
+			}
+			again, err := decodeCustomer(c.appendTo(nil))
+			if err == nil && again.pendingN != uint64(len(c.Pending)) {
+				t.Fatalf("a customer with %d pending first events written counts %d", len(c.Pending), again.pendingN)
+			}
+			if again != nil {
+				again.Pending, again.pendingN = c.Pending, c.pendingN
+			}
+			if err != nil || !reflect.DeepEqual(c, again) {
 				t.Fatalf("customer does not survive a round trip: %+v %+v %v", c, again, err)
+			}
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatal(err)
+		}
+		if ps, err := decodePending(b); err == nil {
+			if again, err := decodePending(appendPending(nil, ps)); err != nil || !reflect.DeepEqual(ps, again) {
+				t.Fatalf("pending list does not survive a round trip: %+v %+v %v", ps, again, err)
 			}
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Fatal(err)
@@ -271,4 +294,136 @@ func TestOutboxPending(t *testing.T) {
 	if n := s.Pending(); n != 0 {
 		t.Fatalf("pending %d after delivering all, want 0", n)
 	}
+}
+
+// A customer's Pending list lives under a key of its own, written only when
+// the list changes; it reads back after a restart (no cache), and a record
+// written before (version 1, the list inline) still reads and moves its
+// list out at its next write.
+func TestPendingListKey(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{CustomerCache: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingWrites := func(tx *Txn) (sets, dels int) {
+		for i := range tx.ops {
+			if k := tx.opKey(&tx.ops[i]); k[0] == prefixPending {
+				if tx.ops[i].del {
+					dels++
+				} else {
+					sets++
+				}
+			}
+		}
+		return sets, dels
+	}
+	commit := func(tx *Txn, wantSets, wantDels int) {
+		t.Helper()
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		// The buffered writes stay in ops after Commit.
+		if sets, dels := pendingWrites(tx); sets != wantSets || dels != wantDels {
+			t.Fatalf("pending key writes: %d sets, %d deletes; want %d and %d", sets, dels, wantSets, wantDels)
+		}
+	}
+
+	c := &Customer{ID: "c_00000000000000aa", Events: 1, Pending: []Pending{{Rule: "cart", EventID: "e1", TS: 5}, {Rule: "buy", EventID: "e2", TS: 7}}}
+	tx := s.Begin()
+	tx.SetCustomer(c)
+	commit(tx, 1, 0)
+
+	tx = s.Begin() // an event that leaves the list alone
+	c, _ = tx.Customer(c.ID)
+	c.Events++
+	tx.SetCustomer(c)
+	commit(tx, 0, 0)
+
+	tx = s.Begin() // one that changes it
+	c, _ = tx.Customer(c.ID)
+	c.Pending = append(c.Pending, Pending{Rule: "cart", EventID: "e3", TS: 9})
+	tx.SetCustomer(c)
+	commit(tx, 1, 0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pending{{Rule: "cart", EventID: "e1", TS: 5}, {Rule: "buy", EventID: "e2", TS: 7}, {Rule: "cart", EventID: "e3", TS: 9}}
+	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, want) || got.Events != 2 {
+		t.Fatalf("after a restart: %+v, %v", got, err)
+	}
+	tx = s.Begin()
+	got, err := tx.Customer(c.ID)
+	if err != nil || !reflect.DeepEqual(got.Pending, want) {
+		t.Fatalf("read in a Txn after a restart: %+v, %v", got, err)
+	}
+	got.Events++
+	tx.SetCustomer(got)
+	commit(tx, 0, 0) // read from disk, unchanged: not rewritten
+
+	tx = s.Begin()
+	got, _ = tx.Customer(c.ID)
+	got.Pending = nil
+	tx.SetCustomer(got)
+	commit(tx, 0, 1)
+
+	// A version 1 record: the list inline.
+	old := &Customer{ID: "c_00000000000000bb", Events: 3, Pending: []Pending{{Rule: "cart", EventID: "e9", TS: 1}}}
+	if err := s.db.Set(key(prefixCustomer, old.ID), appendCustomerV1(old), nil); err != nil {
+		t.Fatal(err)
+	}
+	tx = s.Begin()
+	got, err = tx.Customer(old.ID)
+	if err != nil || !reflect.DeepEqual(got.Pending, old.Pending) {
+		t.Fatalf("version 1 record: %+v, %v", got, err)
+	}
+	got.Events++
+	tx.SetCustomer(got)
+	commit(tx, 1, 0)
+	if got, err := s.Customer(old.ID); err != nil || !reflect.DeepEqual(got.Pending, old.Pending) || got.pendingN != 1 {
+		t.Fatalf("version 1 record written again: %+v, %v", got, err)
+	}
+
+	// A merge deletes the absorbed customer and its list.
+	tx = s.Begin()
+	tx.DeleteCustomer(old.ID)
+	commit(tx, 0, 1)
+	if _, closer, err := s.db.Get(key(prefixPending, old.ID)); err == nil {
+		closer.Close()
+		t.Fatal("the pending key of a deleted customer is still there")
+	}
+
+	// A record that counts a list that is not there is corrupt, not empty.
+	if err := s.db.Set(key(prefixCustomer, "c_00000000000000cc"), (&Customer{ID: "c_00000000000000cc", Pending: want[:2]}).appendTo(nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Customer("c_00000000000000cc"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a counted list missing: %v, want ErrCorrupt", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendCustomerV1 is the record layout before the Pending list moved out.
+func appendCustomerV1(c *Customer) []byte {
+	e := enc([]byte{recordVersion})
+	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
+	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
+	e = e.str(c.LastEID).str(c.LastChannel)
+	e = e.flag(c.HasComplaint).i64(c.LastComplaint).flag(c.HasSurvey).f64(c.SurveyScore).i64(c.SurveyTS).strs(c.Segments)
+	e = binary.AppendUvarint(e, uint64(len(c.Fires)))
+	for _, f := range c.Fires {
+		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
+	}
+	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
+	for _, p := range c.Pending {
+		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
+	}
+	return e
 }

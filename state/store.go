@@ -245,8 +245,14 @@ func get[T any](r pebble.Reader, k []byte, decode func([]byte) (T, error)) (v T,
 // Customer reads a committed customer; nil when absent. The result is a
 // private copy.
 func (s *Store) Customer(id string) (*Customer, error) {
-	c, _, err := get(s.db, key(prefixCustomer, id), decodeCustomer)
-	return c, err
+	c, found, err := get(s.db, key(prefixCustomer, id), decodeCustomer)
+	if err != nil || !found {
+		return nil, err
+	}
+	if err := loadPending(s.db, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Identifier reads a committed identifier ("type:value"); nil when absent.
@@ -274,7 +280,8 @@ func scan(r pebble.Reader, lo, hi []byte, fn func(k, v []byte) error) error {
 	return it.Close()
 }
 
-// Customers calls fn for every customer in id order.
+// Customers calls fn for every customer in id order, without their Pending
+// lists (the profile, not the rule state).
 func (s *Store) Customers(fn func(*Customer) error) error {
 	return scan(s.db, []byte{prefixCustomer}, []byte{prefixCustomer + 1}, func(_, v []byte) error {
 		c, err := decodeCustomer(v)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math"
 	"slices"
@@ -136,6 +138,9 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 	}
 	c, found, err := get(t.s.db, t.lookupKey(prefixCustomer, id), decodeCustomer)
 	if err != nil || !found {
+		return nil, err
+	}
+	if err := loadPending(t.s.db, c); err != nil {
 		return nil, err
 	}
 	t.cust[id] = c
@@ -314,9 +319,11 @@ func (t *Txn) Commit() error {
 		c := t.cust[id]
 		if c == nil {
 			t.write(key(prefixCustomer, id), nil, true)
+			t.write(key(prefixPending, id), nil, true)
 		} else {
 			buf = c.appendTo(buf[:0])
 			t.write(key(prefixCustomer, id), buf, false)
+			buf = t.writePending(c, buf)
 		}
 	}
 	for k := range t.idsDirty {
@@ -388,6 +395,75 @@ func (t *Txn) Commit() error {
 			}
 		}
 	}
+	return nil
+}
+
+// writePending writes c's pending key when its list is not what the key
+// holds: most events leave the list as it was. buf is scratch space,
+// returned for reuse.
+func (t *Txn) writePending(c *Customer, buf []byte) []byte {
+	had := c.stored.id == c.ID && c.stored.has
+	if len(c.Pending) == 0 {
+		if had {
+			t.write(key(prefixPending, c.ID), nil, true)
+		}
+		c.stored = pendingStored{id: c.ID}
+		return buf
+	}
+	h := hashPending(c.Pending)
+	if !had || h != c.stored.hash {
+		buf = appendPending(buf[:0], c.Pending)
+		t.write(key(prefixPending, c.ID), buf, false)
+		c.stored = pendingStored{id: c.ID, has: true, hash: h}
+	}
+	return buf
+}
+
+// pendingSeed keys the hashes of stored pending lists (kept in memory
+// only, so a per-process seed).
+var pendingSeed = maphash.MakeSeed()
+
+// hashPending hashes a list's content, cheaper than encoding it: most
+// commits only learn that it did not change. Lengths before the strings
+// keep different lists from hashing the same bytes.
+func hashPending(ps []Pending) uint64 {
+	var h maphash.Hash
+	h.SetSeed(pendingSeed)
+	var b [3 * binary.MaxVarintLen64]byte
+	for i := range ps {
+		n := binary.PutUvarint(b[:], uint64(len(ps[i].Rule)))
+		n += binary.PutUvarint(b[n:], uint64(len(ps[i].EventID)))
+		n += binary.PutVarint(b[n:], ps[i].TS)
+		h.Write(b[:n])
+		h.WriteString(ps[i].Rule)
+		h.WriteString(ps[i].EventID)
+	}
+	return h.Sum64()
+}
+
+// loadPending reads the pending list of a customer just decoded, when its
+// record keeps it under the pending key.
+func loadPending(r pebble.Reader, c *Customer) error {
+	if c.pendingN == 0 {
+		return nil
+	}
+	b, closer, err := r.Get(key(prefixPending, c.ID))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("%w: customer record counts %d pending first events, none stored", ErrCorrupt, c.pendingN)
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	ps, err := decodePending(b)
+	if err == nil && uint64(len(ps)) != c.pendingN {
+		err = fmt.Errorf("%w: customer record counts %d pending first events, %d stored", ErrCorrupt, c.pendingN, len(ps))
+	}
+	if err != nil {
+		return err
+	}
+	c.Pending = ps
+	c.stored = pendingStored{id: c.ID, has: true, hash: hashPending(ps)}
 	return nil
 }
 
