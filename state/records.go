@@ -37,6 +37,18 @@ type Customer struct {
 	Fires         []Fire    // per rule that fired for this customer, by rule name
 	Pending       []Pending // first events of sequences and absences waiting for their second, in time order
 
+	// For late first events: per sequence and absence rule (in the order
+	// of the rule set), the time of the latest event in the journey that
+	// could be the rule's second event, so that a first event arriving
+	// after later ones reads the journey only when one may follow it.
+	// Only meaningful while ThenFor is the engine's fingerprint of those
+	// rules (0: unknown, as for records written before and split parts);
+	// an empty LastThen then means no such event. Times only grow, and an
+	// event taken out of the journey leaves them as they were: they bound
+	// from above.
+	ThenFor  uint64
+	LastThen []int64
+
 	// The Pending list lives under a key of its own (see appendPending):
 	// it changes on some events only, while the record changes on every
 	// one, and it is the larger part. pendingN is its length as the
@@ -267,6 +279,11 @@ func (c *Customer) appendTo(b []byte) []byte {
 		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
 	}
 	e = binary.AppendUvarint(e, uint64(len(c.Pending))) // the list itself: appendPending
+	e = binary.AppendUvarint(e, c.ThenFor)
+	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
+	for _, ts := range c.LastThen {
+		e = e.i64(ts)
+	}
 	if c.Overflow != 0 {
 		// Left out when 0, as in records written before it was kept.
 		e = e.i64(c.Overflow)
@@ -310,6 +327,14 @@ func decodeCustomer(b []byte) (*Customer, error) {
 				return nil, ErrCorrupt
 			}
 			c.pendingN = n
+			c.ThenFor = d.uvarint()
+			n = d.uvarint()
+			if n > uint64(len(d.b)) {
+				return nil, ErrCorrupt
+			}
+			for range n {
+				c.LastThen = append(c.LastThen, d.i64())
+			}
 		} else {
 			if n > uint64(len(d.b)) {
 				return nil, ErrCorrupt

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 )
@@ -11,7 +12,8 @@ import (
 func TestRecordsRoundTrip(t *testing.T) {
 	c := &Customer{ID: "c_0123456789abcdef", Origin: "ev-1", FirstSeen: -62135596800000, LastSeen: 253402300799999,
 		Events: 7, Purchases: 2, Revenue: 59.9, Stage: "purchase", StageTS: 5, StageEID: "ev-2",
-		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"}}
+		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"},
+		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}}
 	gc, err := decodeCustomer(c.appendTo(nil))
 	if err != nil || !reflect.DeepEqual(c, gc) {
 		t.Fatalf("customer round trip: %+v, %v", gc, err)

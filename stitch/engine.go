@@ -40,6 +40,10 @@ type Engine struct {
 
 	rules      *rules.Set // nil: no trigger rules
 	ruleByName map[string]*rules.Rule
+	// thenPos numbers the sequence and absence rules for Customer.LastThen;
+	// thenFP fingerprints their names and second events (0: none).
+	thenPos map[*rules.Rule]int
+	thenFP  uint64
 	// timerFloor: no timer is due before it (those fired); timer scans
 	// start there. Only in memory: after a restart the first scan starts
 	// from the beginning.
@@ -129,6 +133,7 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 		for _, r := range set.Rules {
 			e.ruleByName[r.Name] = r
 		}
+		e.thenPos, e.thenFP = thenIndex(set)
 	}
 	return e, nil
 }
@@ -340,7 +345,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 		switch {
 		case owner == nil:
 			if target == nil {
-				target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID}
+				target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID, ThenFor: a.e.thenFP}
 				fresh = true
 			}
 			if n := countType(target.IDs, id.typ.name); n >= id.typ.limit {
@@ -378,7 +383,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	}
 	if target == nil {
 		// Every identifier is shared: the event links to nobody.
-		target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID}
+		target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID, ThenFor: a.e.thenFP}
 	}
 	for _, id := range a.pending {
 		rec := id.rec
@@ -415,6 +420,11 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 		return Outcome{}, err
 	}
 	t.NoteEventTime(ev.TS)
+	if target.ThenFor != a.e.thenFP {
+		// Kept under other rules (or none): an event those did not note
+		// may be in the journey now, so it stays unknown for good.
+		target.ThenFor, target.LastThen = 0, nil
+	}
 	if a.e.rules != nil {
 		// Before addEvent: a first event that arrives after later ones is
 		// recognised by comparing it with the journey's end.

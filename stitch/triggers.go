@@ -3,6 +3,8 @@ package stitch
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
@@ -191,6 +193,7 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		}
 	}
 	if a.matches(r.Then, ev) {
+		a.noteThen(c, r, ev.TS)
 		// The latest first event whose window holds ev.
 		best := -1
 		for i, p := range c.Pending {
@@ -213,7 +216,7 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 	if !a.matches(r.When, ev) {
 		return nil
 	}
-	if late && !a.overflow {
+	if late && !a.overflow && a.mayFollow(c, r, ev.TS) {
 		// Events after this one are already in the journey: one of them
 		// may be the second event. (Not for an event over the journey's
 		// cap: reading the journey for each would make a bot's late events
@@ -258,6 +261,81 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		a.setTimer(ev.TS+within, r.Name, ev.ID, c.ID)
 	}
 	return nil
+}
+
+// thenIndex numbers the sequence and absence rules of set and fingerprints
+// them (name, kind and second event), so that a customer's LastThen is
+// read only under the rules it was kept for: rules change between runs.
+func thenIndex(set *rules.Set) (map[*rules.Rule]int, uint64) {
+	pos := make(map[*rules.Rule]int)
+	h := fnv.New64a()
+	for _, r := range set.Rules {
+		if r.Kind != rules.KindSequence && r.Kind != rules.KindAbsence {
+			continue
+		}
+		pos[r] = len(pos)
+		fmt.Fprintf(h, "%q %v %q %q", r.Name, r.Kind, r.Then.Channels, r.Then.Types)
+		if r.Then.Props != nil {
+			fmt.Fprintf(h, " %q", r.Then.Props.Source)
+		}
+		h.Write([]byte{0})
+	}
+	if len(pos) == 0 {
+		return pos, 0
+	}
+	return pos, h.Sum64() | 1 // never 0, which stands for unknown
+}
+
+// noteThen records that c's journey holds an event at ts that can be r's
+// second event.
+func (a *applier) noteThen(c *state.Customer, r *rules.Rule, ts int64) {
+	if a.e.thenFP == 0 || c.ThenFor != a.e.thenFP {
+		return
+	}
+	n := len(a.e.thenPos)
+	if len(c.LastThen) != n {
+		if len(c.LastThen) != 0 {
+			c.ThenFor, c.LastThen = 0, nil // not what this engine wrote: unknown
+			return
+		}
+		c.LastThen = make([]int64, n)
+		for i := range c.LastThen {
+			c.LastThen[i] = math.MinInt64
+		}
+	}
+	i := a.e.thenPos[r]
+	c.LastThen[i] = max(c.LastThen[i], ts)
+}
+
+// mayFollow reports whether c's journey may hold a second event of r at or
+// after ts: false only when LastThen knows it does not.
+func (a *applier) mayFollow(c *state.Customer, r *rules.Rule, ts int64) bool {
+	if a.e.thenFP == 0 || c.ThenFor != a.e.thenFP {
+		return true
+	}
+	switch len(c.LastThen) {
+	case 0:
+		return false
+	case len(a.e.thenPos):
+		return c.LastThen[a.e.thenPos[r]] >= ts
+	}
+	return true
+}
+
+// combineThen folds gone's LastThen into s on a merge: known only when
+// both were.
+func combineThen(s, gone *state.Customer) {
+	if s.ThenFor == 0 || s.ThenFor != gone.ThenFor || (len(s.LastThen) > 0 && len(gone.LastThen) > 0 && len(s.LastThen) != len(gone.LastThen)) {
+		s.ThenFor, s.LastThen = 0, nil
+		return
+	}
+	if len(s.LastThen) == 0 {
+		s.LastThen = slices.Clone(gone.LastThen)
+		return
+	}
+	for i := range gone.LastThen {
+		s.LastThen[i] = max(s.LastThen[i], gone.LastThen[i])
+	}
 }
 
 // laterMatch finds an event of c's journey after ev and within r's window
@@ -379,6 +457,7 @@ func combineRules(s, gone *state.Customer) {
 		s.Fires[i].LastAt = max(s.Fires[i].LastAt, f.LastAt)
 	}
 	slices.SortFunc(s.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
+	combineThen(s, gone)
 	s.Pending = append(s.Pending, gone.Pending...)
 	slices.SortStableFunc(s.Pending, func(x, y state.Pending) int {
 		switch {

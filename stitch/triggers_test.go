@@ -218,3 +218,68 @@ func defaultRulesYAML(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// A first event that arrives after its second reads the journey only when
+// the customer's index of second events says one may follow. The index is
+// kept for one set of rules: events applied under other rules (or none)
+// must leave it unknown, so that going back to the first rules still finds
+// the complaint that arrived meanwhile.
+func TestLateFirstEventAfterRulesChanged(t *testing.T) {
+	const ruleA = `
+topic: omni.triggers
+allowed_lateness: 1h
+idle_after: 30s
+rules:
+  - name: complaint_after_purchase
+    kind: sequence
+    when: {types: [purchase]}
+    then: {types: [complaint]}
+    within: 7d
+`
+	ruleB := strings.Replace(ruleA, "then: {types: [complaint]}", "then: {types: [call]}", 1)
+	for _, between := range []string{"other rules", "no rules"} {
+		t.Run(between, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := config.Default()
+			open := func(yaml string) (*stitch.Engine, func()) {
+				t.Helper()
+				store, err := state.Open(filepath.Join(dir, "state"), state.Options{CustomerCache: 4, IdentifierCache: 4})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var set *rules.Set
+				if yaml != "" {
+					rp, sp := filepath.Join(dir, "rules.yaml"), filepath.Join(dir, "segments.yaml")
+					os.WriteFile(rp, []byte(yaml), 0o644)
+					os.WriteFile(sp, []byte("segments: []\n"), 0o644)
+					if set, err = rules.Load(rp, sp, rules.Options{Channels: cfg.Input.Channels}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				eng, err := stitch.NewWithRules(cfg, store, set)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return eng, func() { store.Close() }
+			}
+			eng, done := open(ruleA)
+			if got := fired(t, eng, ev("p0", "store", "page_view", "08:00:00", `"loyalty":"L1"`)); len(got) != 0 {
+				t.Fatalf("fired %v", got)
+			}
+			done()
+			middle := ruleB
+			if between == "no rules" {
+				middle = ""
+			}
+			eng, done = open(middle)
+			fired(t, eng, ev("c1", "callcentre", "complaint", "10:00:00", `"loyalty":"L1"`))
+			done()
+			eng, done = open(ruleA)
+			defer done()
+			got := fired(t, eng, ev("p1", "store", "purchase", "09:00:00", `"loyalty":"L1"`, `{"total":5}`))
+			if !slices.Equal(got, []string{"complaint_after_purchase:p1,c1"}) {
+				t.Fatalf("the late purchase fired %v, want complaint_after_purchase:p1,c1", got)
+			}
+		})
+	}
+}
