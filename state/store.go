@@ -62,7 +62,13 @@ type Store struct {
 	seenEvents, knownIdents *keyFilter
 
 	tombs map[tombHash]int64 // forgotten subjects (see forget.go); nil until first asked
+
+	// Sizes of the last committed Txn's maps: the next one starts with
+	// room for as many, instead of growing (rehashing) its way there.
+	hint txnSizes
 }
+
+type txnSizes struct{ cust, ids, seen, journeys int }
 
 // Open opens or creates the state directory.
 func Open(dir string, o Options) (*Store, error) {

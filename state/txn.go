@@ -88,16 +88,17 @@ func (t *Txn) opKey(o *op) []byte { return t.arena[o.off : o.off+o.klen] }
 
 // Begin starts a Txn. Only one may be open at a time.
 func (s *Store) Begin() *Txn {
+	h := s.hint
 	return &Txn{
 		s:         s,
 		b:         s.db.NewBatch(),
-		cust:      make(map[string]*Customer),
-		custDirty: make(map[string]struct{}),
-		ids:       make(map[string]*Identifier),
+		cust:      make(map[string]*Customer, h.cust),
+		custDirty: make(map[string]struct{}, h.cust),
+		ids:       make(map[string]*Identifier, h.ids),
 		idsDirty:  make(map[string]struct{}),
-		seen:      make(map[string]struct{}),
-		journeys:  make(map[string][]int),
-		orig:      make(map[string]journeyEnd),
+		seen:      make(map[string]struct{}, h.seen),
+		journeys:  make(map[string][]int, h.journeys),
+		orig:      make(map[string]journeyEnd, h.cust),
 	}
 }
 
@@ -371,6 +372,7 @@ func (t *Txn) Commit() error {
 	}
 	t.b.Close()
 	t.b = nil
+	t.s.hint = txnSizes{cust: len(t.cust), ids: len(t.ids), seen: len(t.seen), journeys: len(t.journeys)}
 	if t.s.customers != nil {
 		for _, id := range t.custUncached {
 			if c := t.cust[id]; c != nil {
