@@ -68,7 +68,7 @@ type Store struct {
 	hint txnSizes
 }
 
-type txnSizes struct{ cust, ids, seen, journeys int }
+type txnSizes struct{ cust, ids, seen, journeys, ops, arena int }
 
 // Open opens or creates the state directory.
 func Open(dir string, o Options) (*Store, error) {

@@ -99,6 +99,8 @@ func (s *Store) Begin() *Txn {
 		seen:      make(map[string]struct{}, h.seen),
 		journeys:  make(map[string][]int, h.journeys),
 		orig:      make(map[string]journeyEnd, h.cust),
+		ops:       make([]op, 0, h.ops),
+		arena:     make([]byte, 0, h.arena),
 	}
 }
 
@@ -372,7 +374,7 @@ func (t *Txn) Commit() error {
 	}
 	t.b.Close()
 	t.b = nil
-	t.s.hint = txnSizes{cust: len(t.cust), ids: len(t.ids), seen: len(t.seen), journeys: len(t.journeys)}
+	t.s.hint = txnSizes{cust: len(t.cust), ids: len(t.ids), seen: len(t.seen), journeys: len(t.journeys), ops: len(t.ops), arena: len(t.arena)}
 	if t.s.customers != nil {
 		for _, id := range t.custUncached {
 			if c := t.cust[id]; c != nil {
