@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,7 @@ type benchOptions struct {
 	chAddr     string
 	seed       uint64
 	partitions int
+	eventsOut  string
 }
 
 func benchCmd() *cobra.Command {
@@ -71,6 +73,9 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 			if o.customers < 1 || o.events < 0 || o.rate < 0 || o.partitions < 1 {
 				return errors.New("bench: --customers and --partitions must be positive, --events and --rate not negative")
 			}
+			if o.eventsOut != "" {
+				return writeEvents(cmd.OutOrStdout(), o)
+			}
 			res, err := runBench(cmd.Context(), cmd.OutOrStdout(), o)
 			if err != nil {
 				return err
@@ -96,7 +101,40 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 	f.StringVar(&o.chAddr, "clickhouse", "", "ClickHouse native host:port for --sink clickhouse (default: clickhouse.addr)")
 	f.Uint64Var(&o.seed, "seed", 1, "generator seed (same seed, same traffic)")
 	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic of the in-process broker")
+	f.StringVar(&o.eventsOut, "events-out", "", "only write the generated traffic as canonical events (JSON lines, for omnistitch stitch) to this file")
 	return cmd
+}
+
+// writeEvents streams the generated traffic to a file as canonical event
+// lines: input for `omnistitch stitch`, which measures the engine alone
+// (its memory without a broker's copy of the traffic or the truth held for
+// scoring). The generator keeps only its people in memory.
+func writeEvents(w io.Writer, o benchOptions) error {
+	f, err := os.Create(o.eventsOut)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	g := gen.New(gen.Options{Seed: o.seed, Customers: o.customers, Events: o.events})
+	n := 0
+	for {
+		r, ok := g.Next()
+		if !ok {
+			break
+		}
+		bw.Write(r.Line)
+		bw.WriteByte('\n')
+		n++
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d lines of %d people written to %s\n", n, o.customers, o.eventsOut)
+	return nil
 }
 
 // benchResult is the JSON output; the SPEC names the keys.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/omnistitch/omnistitch/bench/gen"
 	"github.com/omnistitch/omnistitch/internal/chtest"
 	"github.com/omnistitch/omnistitch/pipeline"
 )
@@ -215,5 +217,34 @@ func TestNewSourceNeedsOnlyAYAMLFile(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// bench --events-out writes the generated traffic as canonical events, the
+// same lines the generator makes, which omnistitch stitch reads: the
+// engine measured alone on any number of people.
+func TestBenchEventsOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	out, _, err := execute(t, "bench", "--customers", "50", "--events", "300", "--seed", "3", "--events-out", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gen.All(gen.Options{Seed: 3, Customers: 50, Events: 300})
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != len(want) || !strings.Contains(out, fmt.Sprintf("%d lines of 50 people", len(want))) {
+		t.Fatalf("%d lines written (%q), the generator makes %d", len(lines), out, len(want))
+	}
+	for i, l := range lines {
+		if l != string(want[i].Line) {
+			t.Fatalf("line %d: %s, want %s", i+1, l, want[i].Line)
+		}
+	}
+	_, errOut, err := execute(t, "stitch", "-q=false", path)
+	if err != nil || !strings.Contains(errOut, fmt.Sprintf("%d lines:", len(want))) || !strings.Contains(errOut, "lines/s)") {
+		t.Fatalf("stitch on it: %v, %s", err, errOut)
 	}
 }

@@ -49,8 +49,9 @@ two halves of the input in turn ends exactly as one run over all of it.`,
 				if st.Forgotten > 0 {
 					forgotten = fmt.Sprintf(", %d late events of forgotten customers dropped", st.Forgotten)
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "omnistitch stitch: %d lines: %d events applied, %d duplicates dropped%s, %d dead letters; %d customers, %d merges, %d conflicts\n",
-					st.Lines, st.Applied, st.Duplicates, forgotten, st.DeadLetters, st.Customers, st.Merges, st.Conflicts)
+				fmt.Fprintf(cmd.ErrOrStderr(), "omnistitch stitch: %d lines: %d events applied, %d duplicates dropped%s, %d dead letters; %d customers, %d merges, %d conflicts; read and applied in %.1f s (%.0f lines/s)\n",
+					st.Lines, st.Applied, st.Duplicates, forgotten, st.DeadLetters, st.Customers, st.Merges, st.Conflicts,
+					st.Applying.Seconds(), float64(st.Lines)/max(st.Applying.Seconds(), 1e-9))
 			}
 			return nil
 		},

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/state"
@@ -46,6 +47,9 @@ type Stats struct {
 	Merges      int
 	Conflicts   int
 	Triggers    int
+	// Applying: from the first line read until every event is applied
+	// (writing the final state not included), for throughput figures.
+	Applying time.Duration
 }
 
 // Run applies the inputs and writes dead letters as it goes, then the final
@@ -89,6 +93,7 @@ func Run(o Options, inputs []Input, out io.Writer) (Stats, error) {
 	if o.BatchSize == 0 {
 		r.batch = 1024
 	}
+	began := time.Now()
 	for i, in := range inputs {
 		r.nin = i
 		if err := r.read(in); err != nil {
@@ -108,6 +113,7 @@ func Run(o Options, inputs []Input, out io.Writer) (Stats, error) {
 			return st, err
 		}
 	}
+	st.Applying = time.Since(began)
 	if err := dump(eng, store, w, &st); err != nil {
 		store.Close()
 		return st, err
