@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,9 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), forgetCmd(), unmergeCmd(), reportCmd(), versionCmd())
+	// The process's memory limit comes from the configuration of the
+	// command run (not in tests, which run commands in their own process).
+	configured = applyHeapLimit
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "omnistitch:", err)
 		os.Exit(1)
@@ -41,8 +45,27 @@ func versionCmd() *cobra.Command {
 
 // loadConfig reads the configuration file named, or the embedded defaults.
 func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
+	cfg := config.Default()
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
 	}
-	return config.Load(path)
+	if configured != nil {
+		configured(cfg)
+	}
+	return cfg, nil
+}
+
+// configured is called with each configuration loaded; main sets it.
+var configured func(*config.Config)
+
+// applyHeapLimit sets the Go runtime's soft memory limit from
+// state.heap_limit_mb unless GOMEMLIMIT is set.
+func applyHeapLimit(cfg *config.Config) {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.State.HeapLimitMB <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(cfg.State.HeapLimitMB) << 20)
 }

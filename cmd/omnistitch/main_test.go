@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/omnistitch/omnistitch/bench/gen"
 	"github.com/omnistitch/omnistitch/internal/chtest"
+	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/pipeline"
 )
 
@@ -246,5 +248,25 @@ func TestBenchEventsOut(t *testing.T) {
 	_, errOut, err := execute(t, "stitch", "-q=false", path)
 	if err != nil || !strings.Contains(errOut, fmt.Sprintf("%d lines:", len(want))) || !strings.Contains(errOut, "lines/s)") {
 		t.Fatalf("stitch on it: %v, %s", err, errOut)
+	}
+}
+
+// state.heap_limit_mb becomes the runtime's soft memory limit, unless the
+// environment sets GOMEMLIMIT.
+func TestHeapLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	cfg := config.Default()
+	cfg.State.HeapLimitMB = 300
+	t.Setenv("GOMEMLIMIT", "")
+	applyHeapLimit(cfg)
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Fatalf("limit %d, want %d", got, 300<<20)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	cfg.State.HeapLimitMB = 200
+	applyHeapLimit(cfg)
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Fatalf("GOMEMLIMIT set, yet the limit changed to %d", got)
 	}
 }

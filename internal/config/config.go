@@ -52,6 +52,13 @@ type State struct {
 	// when space returns. Sinks keep draining meanwhile. 0 disables the
 	// check; default 256; 0..1048576.
 	MinFreeMB int `yaml:"min_free_mb"`
+	// Soft limit of the Go runtime's memory, in MiB (debug.SetMemoryLimit):
+	// near it the garbage collector runs more often, so the process stays
+	// within budget without a smaller cache. Pebble's block cache and
+	// memtables are outside it. The environment's GOMEMLIMIT, when set,
+	// wins. 0 leaves the runtime's default (no limit); default 384;
+	// 0..1048576.
+	HeapLimitMB int `yaml:"heap_limit_mb"`
 }
 
 // Input configures what the consumers accept.

@@ -56,7 +56,7 @@ func TestDefaultValues(t *testing.T) {
 	if c.IdentityFile != "identity.yaml" {
 		t.Errorf("IdentityFile = %q", c.IdentityFile)
 	}
-	if want := (State{Dir: "data/state", CustomerCache: 100000, IdentifierCache: 400000, BlockCacheMB: 256, MinFreeMB: 256}); c.State != want {
+	if want := (State{Dir: "data/state", CustomerCache: 100000, IdentifierCache: 400000, BlockCacheMB: 256, MinFreeMB: 256, HeapLimitMB: 384}); c.State != want {
 		t.Errorf("State = %+v, want %+v", c.State, want)
 	}
 	if c.Input.MaxEventBytes != 1048576 {
@@ -252,6 +252,7 @@ var badFiles = []struct {
 	{"wrong type bool", "", typesWith("  - name: device\n    limit: 5\n    detect_shared: maybe\n"), idFile, 6, "types[1].detect_shared", "true or false"},
 	{"wrong type section", "state: 5\n", "", mainFile, 1, "state", "expected a mapping"},
 	{"int out of range", "state:\n  customer_cache: 99999999999999999999999\n", "", mainFile, 2, "state.customer_cache", "out of range"},
+	{"heap limit negative", "state:\n  dir: x\n  heap_limit_mb: -1\n", "", mainFile, 3, "state.heap_limit_mb", "between 0 (no limit)"},
 	{"null value", "state:\n  dir:\n", "", mainFile, 2, "state.dir", "no value"},
 	{"null list entry", "input:\n  channels:\n    - web\n    -\n", "", mainFile, 4, "input.channels[1]", "empty list entry"},
 	{"duplicate key", "state:\n  dir: a\n  dir: b\n", "", mainFile, 3, "state.dir", "given twice (first on line 2)"},

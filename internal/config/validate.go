@@ -57,6 +57,9 @@ func validateState(c *Config) *problem {
 	if s.MinFreeMB < 0 || s.MinFreeMB > 1<<20 {
 		return mainProblem(fieldPath{"state", "min_free_mb"}, "must be between 0 (no check) and 1048576 (MiB), got %d", s.MinFreeMB)
 	}
+	if s.HeapLimitMB < 0 || s.HeapLimitMB > 1<<20 {
+		return mainProblem(fieldPath{"state", "heap_limit_mb"}, "must be between 0 (no limit) and 1048576 (MiB), got %d", s.HeapLimitMB)
+	}
 	if s.IdentifierCache < 0 {
 		return mainProblem(fieldPath{"state", "identifier_cache"}, "must be 0 or more (0 disables the cache), got %d", s.IdentifierCache)
 	}
