@@ -31,11 +31,16 @@ type Customer struct {
 	HasComplaint  bool
 	LastComplaint int64 // time of the latest complaint, ms
 	HasSurvey     bool
-	SurveyScore   float64   // the latest survey score
-	SurveyTS      int64     // its time, so that a late survey does not replace a newer one
-	Segments      []string  // current memberships, sorted
-	Fires         []Fire    // per rule that fired for this customer, by rule name
-	Pending       []Pending // first events of sequences and absences waiting for their second, in time order
+	SurveyScore   float64  // the latest survey score
+	SurveyTS      int64    // its time, so that a late survey does not replace a newer one
+	Segments      []string // current memberships, sorted
+	Fires         []Fire   // per rule that fired for this customer, by rule name
+	// First events of sequences and absences waiting for their second, in
+	// time order. Change it only through AddPending, DeletePending,
+	// KeepPending and SetPending: Commit rewrites the list's key only when
+	// one of them marked it changed (builds with the race detector check
+	// that nothing else did).
+	Pending []Pending
 
 	// For late first events: per sequence and absence rule (in the order
 	// of the rule set), the time of the latest event in the journey that
@@ -52,10 +57,12 @@ type Customer struct {
 	// The Pending list lives under a key of its own (see appendPending):
 	// it changes on some events only, while the record changes on every
 	// one, and it is the larger part. pendingN is its length as the
-	// record counts it; stored says what that key holds, so that Commit
-	// rewrites it only when the list changed.
-	pendingN uint64
-	stored   pendingStored
+	// record counts it; stored says what that key holds and pendingDirty
+	// that the list changed since, so that Commit rewrites the key only
+	// then.
+	pendingN     uint64
+	stored       pendingStored
+	pendingDirty bool
 
 	// Overflow counts the events in Events that are not in the journey:
 	// applied after it held journey.max_events (a bot). While it is
@@ -82,10 +89,44 @@ type Pending struct {
 	TS      int64
 }
 
+// AddPending appends p to the pending list.
+func (c *Customer) AddPending(p Pending) {
+	c.Pending = append(c.Pending, p)
+	c.pendingDirty = true
+}
+
+// DeletePending removes the list's i-th entry.
+func (c *Customer) DeletePending(i int) {
+	c.Pending = slices.Delete(c.Pending, i, i+1)
+	c.pendingDirty = true
+}
+
+// KeepPending keeps the entries keep reports true for, in their order.
+func (c *Customer) KeepPending(keep func(*Pending) bool) {
+	kept := c.Pending[:0]
+	for i := range c.Pending {
+		if keep(&c.Pending[i]) {
+			kept = append(kept, c.Pending[i])
+		}
+	}
+	if len(kept) == len(c.Pending) {
+		return
+	}
+	clear(c.Pending[len(kept):]) // no stale strings kept alive
+	c.Pending = kept
+	c.pendingDirty = true
+}
+
+// SetPending replaces the list.
+func (c *Customer) SetPending(ps []Pending) {
+	c.Pending = ps
+	c.pendingDirty = true
+}
+
 // pendingStored describes the pending key of customer id as last read or
-// written: whether there is one and the hash of its bytes. For any other id
-// (a new customer, or a record copied under another id) nothing is known to
-// be stored.
+// written: whether there is one and (in builds that check it) the hash of
+// its bytes. For any other id (a new customer, or a record copied under
+// another id) nothing is known to be stored.
 type pendingStored struct {
 	id   string
 	has  bool

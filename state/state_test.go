@@ -344,7 +344,7 @@ func TestPendingListKey(t *testing.T) {
 
 	tx = s.Begin() // one that changes it
 	c, _ = tx.Customer(c.ID)
-	c.Pending = append(c.Pending, Pending{Rule: "cart", EventID: "e3", TS: 9})
+	c.AddPending(Pending{Rule: "cart", EventID: "e3", TS: 9})
 	tx.SetCustomer(c)
 	commit(tx, 1, 0)
 	if err := s.Close(); err != nil {
@@ -370,7 +370,7 @@ func TestPendingListKey(t *testing.T) {
 
 	tx = s.Begin()
 	got, _ = tx.Customer(c.ID)
-	got.Pending = nil
+	got.SetPending(nil)
 	tx.SetCustomer(got)
 	commit(tx, 0, 1)
 

@@ -46,24 +46,26 @@ func decodeTrigger(b []byte) (*Trigger, error) {
 	return g, d.done()
 }
 
-func timerKey(due int64, rule, eventID string) []byte {
-	k := appendTS([]byte{prefixTimer}, due)
-	k = append(append(k, rule...), 0)
-	return append(k, eventID...)
+func appendTimerKey(b []byte, due int64, rule, eventID string) []byte {
+	b = appendTS(append(b, prefixTimer), due)
+	b = append(append(b, rule...), 0)
+	return append(b, eventID...)
 }
 
 // SetTimer sets a timer for an event of a rule, owned by a customer.
 func (t *Txn) SetTimer(due int64, rule, eventID, cust string) {
-	k := string(timerKey(due, rule, eventID))
-	t.noteTimer(k, cust)
-	t.write([]byte(k), []byte(cust), false)
+	var buf [96]byte
+	k := appendTimerKey(buf[:0], due, rule, eventID)
+	t.noteTimer(string(k), cust)
+	t.writeString(k, cust)
 }
 
 // DeleteTimer removes a timer (fired or cancelled).
 func (t *Txn) DeleteTimer(due int64, rule, eventID string) {
-	k := string(timerKey(due, rule, eventID))
-	t.noteTimer(k, "")
-	t.write([]byte(k), nil, true)
+	var buf [96]byte
+	k := appendTimerKey(buf[:0], due, rule, eventID)
+	t.noteTimer(string(k), "")
+	t.write(k, nil, true)
 }
 
 // noteTimer records a timer change of this Txn in the map (current value)
@@ -218,7 +220,10 @@ func (s *Store) SurvivorOf(id string) (string, error) {
 // AddTrigger appends to the trigger log.
 func (t *Txn) AddTrigger(g *Trigger) {
 	t.s.nextTrigger++
-	t.write(seqKey(prefixTrigger, t.s.nextTrigger-1), g.appendTo(nil), false)
+	var k [9]byte
+	k[0] = prefixTrigger
+	binary.BigEndian.PutUint64(k[1:], t.s.nextTrigger-1)
+	t.writeWith(k[:], g.appendTo)
 }
 
 // Triggers calls fn for every fired trigger in the order fired.

@@ -1,6 +1,7 @@
 package stitch
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -32,15 +33,16 @@ const (
 // TriggerID is deterministic: the rule, the customer and the events that
 // caused it. Consumers de-duplicate on it.
 func TriggerID(rule, cust string, eventIDs []string) string {
-	h := sha256.New()
-	h.Write([]byte(rule))
-	h.Write([]byte{0})
-	h.Write([]byte(cust))
+	var buf [192]byte
+	b := append(append(append(buf[:0], rule...), 0), cust...)
 	for _, id := range eventIDs {
-		h.Write([]byte{0})
-		h.Write([]byte(id))
+		b = append(append(b, 0), id...)
 	}
-	return "t_" + hex.EncodeToString(h.Sum(nil)[:8])
+	sum := sha256.Sum256(b)
+	var out [2 + 16]byte
+	out[0], out[1] = 't', '_'
+	hex.Encode(out[2:], sum[:8])
+	return string(out[:])
 }
 
 // Rules is the rule set the engine runs (nil when none).
@@ -205,7 +207,7 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		}
 		if best >= 0 {
 			p := c.Pending[best]
-			c.Pending = slices.Delete(c.Pending, best, best+1)
+			c.DeletePending(best)
 			if r.Kind == rules.KindAbsence {
 				a.cancelTimer(p.TS+within, r.Name, p.EventID)
 			} else {
@@ -251,12 +253,12 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 			}
 		}
 		p := c.Pending[oldest]
-		c.Pending = slices.Delete(c.Pending, oldest, oldest+1)
+		c.DeletePending(oldest)
 		if r.Kind == rules.KindAbsence {
 			a.cancelTimer(p.TS+within, r.Name, p.EventID)
 		}
 	}
-	c.Pending = append(c.Pending, state.Pending{Rule: r.Name, EventID: ev.ID, TS: ev.TS})
+	c.AddPending(state.Pending{Rule: r.Name, EventID: ev.ID, TS: ev.TS})
 	if r.Kind == rules.KindAbsence {
 		a.setTimer(ev.TS+within, r.Name, ev.ID, c.ID)
 	}
@@ -365,23 +367,19 @@ func (a *applier) laterMatch(c *state.Customer, r *rules.Rule, ev *event.Event) 
 
 func (a *applier) dropPending(c *state.Customer, r *rules.Rule, drop func(*state.Pending) bool) {
 	within := r.Within.Milliseconds()
-	kept := c.Pending[:0]
-	for i := range c.Pending {
-		p := &c.Pending[i]
+	c.KeepPending(func(p *state.Pending) bool {
 		if p.Rule != r.Name || !drop(p) {
-			kept = append(kept, *p)
-			continue
+			return true
 		}
 		if r.Kind == rules.KindAbsence {
 			a.cancelTimer(p.TS+within, r.Name, p.EventID)
 		}
-	}
-	clear(c.Pending[len(kept):]) // no stale strings kept alive
-	c.Pending = kept
+		return false
+	})
 }
 
 // fire records a trigger unless the rule's condition, cooldown or maximum
-// says no.
+// says no. The trigger keeps eventIDs.
 func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventIDs []string, at int64) {
 	if ok, err := r.If.Eval(env); !ok || err != nil {
 		return
@@ -403,7 +401,7 @@ func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventID
 	}
 	g := state.Trigger{
 		ID: TriggerID(r.Name, c.ID, eventIDs), Rule: r.Name, Customer: c.ID, FiredAt: at,
-		EventIDs: slices.Clone(eventIDs), Stage: c.Stage, IDs: slices.Clone(c.IDs),
+		EventIDs: eventIDs, Stage: c.Stage, IDs: slices.Clone(c.IDs),
 	}
 	a.t.AddTrigger(&g)
 	a.r.Triggers = append(a.r.Triggers, g)
@@ -438,7 +436,7 @@ func (a *applier) fireTimers(upTo int64) error {
 		if i < 0 {
 			continue // completed or cancelled meanwhile
 		}
-		c.Pending = slices.Delete(c.Pending, i, i+1)
+		c.DeletePending(i)
 		a.fire(c, r, a.env(c, nil), []string{tm.EventID}, tm.Due)
 		a.t.SetCustomer(c)
 	}
@@ -458,16 +456,10 @@ func combineRules(s, gone *state.Customer) {
 	}
 	slices.SortFunc(s.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
 	combineThen(s, gone)
-	s.Pending = append(s.Pending, gone.Pending...)
-	slices.SortStableFunc(s.Pending, func(x, y state.Pending) int {
-		switch {
-		case x.TS < y.TS:
-			return -1
-		case x.TS > y.TS:
-			return 1
-		}
-		return 0
-	})
+	if len(gone.Pending) > 0 {
+		s.SetPending(append(s.Pending, gone.Pending...))
+		slices.SortStableFunc(s.Pending, func(x, y state.Pending) int { return cmp.Compare(x.TS, y.TS) })
+	}
 	if gone.HasComplaint && (!s.HasComplaint || gone.LastComplaint > s.LastComplaint) {
 		s.HasComplaint, s.LastComplaint = true, gone.LastComplaint
 	}
