@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"slices"
 )
 
 // Customer is the stored profile of one customer: what the engine needs to
@@ -35,11 +34,11 @@ type Customer struct {
 	SurveyTS      int64    // its time, so that a late survey does not replace a newer one
 	Segments      []string // current memberships, sorted
 	Fires         []Fire   // per rule that fired for this customer, by rule name
-	// First events of sequences and absences waiting for their second, in
-	// time order. Change it only through AddPending, DeletePending,
-	// KeepPending and SetPending: Commit rewrites the list's key only when
-	// one of them marked it changed (builds with the race detector check
-	// that nothing else did).
+	// First events of sequences and absences waiting for their second,
+	// ordered by pendingLess (time first). Change it only through
+	// AddPending, DeletePending, KeepPending and MergePending: each entry
+	// is a key of its own, and Commit writes what they logged (builds
+	// with the race detector check that nothing else changed it).
 	Pending []Pending
 
 	// For late first events: per sequence and absence rule (in the order
@@ -54,15 +53,17 @@ type Customer struct {
 	ThenFor  uint64
 	LastThen []int64
 
-	// The Pending list lives under a key of its own (see appendPending):
-	// it changes on some events only, while the record changes on every
-	// one, and it is the larger part. pendingN is its length as the
-	// record counts it; stored says what that key holds and pendingDirty
-	// that the list changed since, so that Commit rewrites the key only
-	// then.
-	pendingN     uint64
-	stored       pendingStored
-	pendingDirty bool
+	// The Pending entries live under keys of their own (see pending.go):
+	// the list changes on some events only, by an entry or two, while the
+	// record changes on every one. pendingN is the list's length as the
+	// record counts it; layout is the record's version as read (older
+	// layouts keep the list elsewhere); pendingLog holds the changes not
+	// yet written; storedCopy is the list as stored, kept only by builds
+	// that check the log.
+	pendingN   uint64
+	layout     byte
+	pendingLog []pendingChange
+	storedCopy []Pending
 
 	// Overflow counts the events in Events that are not in the journey:
 	// applied after it held journey.max_events (a bot). While it is
@@ -79,58 +80,6 @@ type Fire struct {
 	Rule   string
 	Count  int64
 	LastAt int64 // fired_at of the latest, ms
-}
-
-// Pending is the first event (A) of a sequence or absence rule waiting for
-// its second (B) or, for an absence, for its window to pass.
-type Pending struct {
-	Rule    string
-	EventID string
-	TS      int64
-}
-
-// AddPending appends p to the pending list.
-func (c *Customer) AddPending(p Pending) {
-	c.Pending = append(c.Pending, p)
-	c.pendingDirty = true
-}
-
-// DeletePending removes the list's i-th entry.
-func (c *Customer) DeletePending(i int) {
-	c.Pending = slices.Delete(c.Pending, i, i+1)
-	c.pendingDirty = true
-}
-
-// KeepPending keeps the entries keep reports true for, in their order.
-func (c *Customer) KeepPending(keep func(*Pending) bool) {
-	kept := c.Pending[:0]
-	for i := range c.Pending {
-		if keep(&c.Pending[i]) {
-			kept = append(kept, c.Pending[i])
-		}
-	}
-	if len(kept) == len(c.Pending) {
-		return
-	}
-	clear(c.Pending[len(kept):]) // no stale strings kept alive
-	c.Pending = kept
-	c.pendingDirty = true
-}
-
-// SetPending replaces the list.
-func (c *Customer) SetPending(ps []Pending) {
-	c.Pending = ps
-	c.pendingDirty = true
-}
-
-// pendingStored describes the pending key of customer id as last read or
-// written: whether there is one and (in builds that check it) the hash of
-// its bytes. For any other id (a new customer, or a record copied under
-// another id) nothing is known to be stored.
-type pendingStored struct {
-	id   string
-	has  bool
-	hash uint64
 }
 
 // Identifier is the stored state of one normalised identifier.
@@ -179,10 +128,10 @@ type enc []byte
 
 const recordVersion = 1
 
-// customerVersion 2 counts the Pending list in the record and keeps the
-// list under the customer's pending key; version 1 records (written before)
-// hold it inline and still decode.
-const customerVersion = 2
+// customerVersion 3 counts the Pending list in the record and keeps each
+// entry under a key of its own; version 2 records (written before) keep
+// the list under one key, version 1 records inline, and both still decode.
+const customerVersion = 3
 
 func (e enc) str(s string) enc {
 	e = binary.AppendUvarint(e, uint64(len(s)))
@@ -332,16 +281,16 @@ func (c *Customer) appendTo(b []byte) []byte {
 	return e
 }
 
-// decodeCustomer decodes a customer record. Of a version 2 record the
-// Pending list is only counted (pendingN): the caller reads it from the
-// customer's pending key.
+// decodeCustomer decodes a customer record. Of a version 2 or 3 record the
+// Pending list is only counted (pendingN): loadPending reads it.
 func decodeCustomer(b []byte) (*Customer, error) {
 	d := dec{b: b}
 	v := byte(0)
 	if len(b) > 0 {
 		v = b[0]
 	}
-	if v != customerVersion {
+	counted := v == 2 || v == customerVersion
+	if !counted {
 		d.version()
 	} else {
 		d.b = d.b[1:]
@@ -363,7 +312,7 @@ func decodeCustomer(b []byte) (*Customer, error) {
 			c.Fires = append(c.Fires, Fire{Rule: d.str(), Count: d.i64(), LastAt: d.i64()})
 		}
 		n = d.uvarint()
-		if v == customerVersion {
+		if counted {
 			if n > maxPendingLen {
 				return nil, ErrCorrupt
 			}
@@ -384,9 +333,10 @@ func decodeCustomer(b []byte) (*Customer, error) {
 				c.Pending = append(c.Pending, Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()})
 			}
 		}
-	} else if v == customerVersion {
-		return nil, ErrCorrupt // version 2 records have every field
+	} else if counted {
+		return nil, ErrCorrupt // version 2 and 3 records have every field
 	}
+	c.layout = v
 	if len(d.b) > 0 {
 		// Written only when above 0, so that each record has one encoding.
 		if c.Overflow = d.i64(); c.Overflow <= 0 || c.Overflow > c.Events {
@@ -401,28 +351,9 @@ func decodeCustomer(b []byte) (*Customer, error) {
 // make a reader allocate without bound.
 const maxPendingLen = 1 << 20
 
-// appendPending encodes a Pending list (in time order) for the customer's
-// pending key: the rule names once, then per entry the rule's index, the
-// event id and the time as a difference from the entry before.
-func appendPending(b []byte, ps []Pending) []byte {
-	e := enc(append(b, recordVersion))
-	var rules []string
-	for _, p := range ps {
-		if !slices.Contains(rules, p.Rule) {
-			rules = append(rules, p.Rule)
-		}
-	}
-	e = e.strs(rules)
-	e = binary.AppendUvarint(e, uint64(len(ps)))
-	prev := int64(0)
-	for _, p := range ps {
-		e = binary.AppendUvarint(e, uint64(slices.Index(rules, p.Rule)))
-		e = e.str(p.EventID).i64(p.TS - prev)
-		prev = p.TS
-	}
-	return e
-}
-
+// decodePending decodes the Pending list of a version 2 record's pending
+// key: the rule names once, then per entry the rule's index, the event id
+// and the time as a difference from the entry before.
 func decodePending(b []byte) ([]Pending, error) {
 	d := dec{b: b}
 	d.version()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	c := &Customer{ID: "c_0123456789abcdef", Origin: "ev-1", FirstSeen: -62135596800000, LastSeen: 253402300799999,
 		Events: 7, Purchases: 2, Revenue: 59.9, Stage: "purchase", StageTS: 5, StageEID: "ev-2",
 		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"},
-		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}}
+		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, layout: customerVersion}
 	gc, err := decodeCustomer(c.appendTo(nil))
 	if err != nil || !reflect.DeepEqual(c, gc) {
 		t.Fatalf("customer round trip: %+v, %v", gc, err)
@@ -52,7 +53,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add((&Customer{ID: "c_1", IDs: []string{"a:b"}}).appendTo(nil))
 	f.Add((&Identifier{Customer: "c_1", Co: []string{"x:y"}}).appendTo(nil))
 	f.Add((&Entry{Channel: "web", Props: []byte("{}")}).appendValue(nil))
-	f.Add(appendPending(nil, []Pending{{Rule: "r", EventID: "e1", TS: -3}, {Rule: "s", EventID: "e2", TS: 9}, {Rule: "r", EventID: "e3", TS: 9}}))
+	f.Add(appendPendingV2(nil, []Pending{{Rule: "r", EventID: "e1", TS: -3}, {Rule: "s", EventID: "e2", TS: 9}, {Rule: "r", EventID: "e3", TS: 9}}))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if c, err := decodeCustomer(b); err == nil {
@@ -68,7 +69,7 @@ func FuzzDecodeRecords(f *testing.F) {
 				t.Fatalf("a customer with %d pending first events written counts %d", len(c.Pending), again.pendingN)
 			}
 			if again != nil {
-				again.Pending, again.pendingN = c.Pending, c.pendingN
+				again.Pending, again.pendingN, again.layout = c.Pending, c.pendingN, c.layout
 			}
 			if err != nil || !reflect.DeepEqual(c, again) {
 				t.Fatalf("customer does not survive a round trip: %+v %+v %v", c, again, err)
@@ -77,11 +78,17 @@ func FuzzDecodeRecords(f *testing.F) {
 			t.Fatal(err)
 		}
 		if ps, err := decodePending(b); err == nil {
-			if again, err := decodePending(appendPending(nil, ps)); err != nil || !reflect.DeepEqual(ps, again) {
+			if again, err := decodePending(appendPendingV2(nil, ps)); err != nil || !reflect.DeepEqual(ps, again) {
 				t.Fatalf("pending list does not survive a round trip: %+v %+v %v", ps, again, err)
 			}
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Fatal(err)
+		}
+		if p, ok := parsePendingKey(b); ok {
+			k := appendPendingKey(nil, "c_1", &p)
+			if again, ok := parsePendingKey(k[len("pc_1")+1:]); !ok || again != p {
+				t.Fatalf("pending key does not survive a round trip: %+v %+v", p, again)
+			}
 		}
 		if r, err := decodeIdentifier(b); err == nil {
 			if again, err := decodeIdentifier(r.appendTo(nil)); err != nil || !reflect.DeepEqual(r, again) {
@@ -298,10 +305,12 @@ func TestOutboxPending(t *testing.T) {
 	}
 }
 
-// A customer's Pending list lives under a key of its own, written only when
-// the list changes; it reads back after a restart (no cache), and a record
-// written before (version 1, the list inline) still reads and moves its
-// list out at its next write.
+// A customer's pending first events are keys of their own, written as
+// they change (an event that adds one writes one key); they read back
+// after a restart (no cache), in key order; lists of the older layouts
+// (version 1 inline, version 2 under one key) still read and are written
+// entry by entry at the customer's next write; deleting or replacing a
+// customer deletes its entries.
 func TestPendingListKey(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{CustomerCache: 10})
@@ -330,11 +339,27 @@ func TestPendingListKey(t *testing.T) {
 			t.Fatalf("pending key writes: %d sets, %d deletes; want %d and %d", sets, dels, wantSets, wantDels)
 		}
 	}
+	stored := func(id string) int {
+		t.Helper()
+		n := 0
+		lo, hi := pendingRange(id)
+		if err := scan(s.db, lo, hi, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, closer, err := s.db.Get(key(prefixPending, id)); err == nil {
+			closer.Close()
+			n += 1000 // an old layout's list key left behind
+		}
+		return n
+	}
 
-	c := &Customer{ID: "c_00000000000000aa", Events: 1, Pending: []Pending{{Rule: "cart", EventID: "e1", TS: 5}, {Rule: "buy", EventID: "e2", TS: 7}}}
+	c := &Customer{ID: "c_00000000000000aa", Events: 1}
+	c.AddPending(Pending{Rule: "cart", EventID: "e1", TS: 5})
+	c.AddPending(Pending{Rule: "buy", EventID: "e2", TS: 7})
+	c.AddPending(Pending{Rule: "buy", EventID: "e2", TS: 7}) // already there
 	tx := s.Begin()
 	tx.SetCustomer(c)
-	commit(tx, 1, 0)
+	commit(tx, 2, 0)
 
 	tx = s.Begin() // an event that leaves the list alone
 	c, _ = tx.Customer(c.ID)
@@ -342,9 +367,11 @@ func TestPendingListKey(t *testing.T) {
 	tx.SetCustomer(c)
 	commit(tx, 0, 0)
 
-	tx = s.Begin() // one that changes it
+	tx = s.Begin() // one that adds an entry, earlier than the others
 	c, _ = tx.Customer(c.ID)
-	c.AddPending(Pending{Rule: "cart", EventID: "e3", TS: 9})
+	c.AddPending(Pending{Rule: "cart", EventID: "e3", TS: 2})
+	c.AddPending(Pending{Rule: "cart", EventID: "e4", TS: 9})
+	c.DeletePending(len(c.Pending) - 1) // added and removed in one Txn: never written
 	tx.SetCustomer(c)
 	commit(tx, 1, 0)
 	if err := s.Close(); err != nil {
@@ -355,7 +382,7 @@ func TestPendingListKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Pending{{Rule: "cart", EventID: "e1", TS: 5}, {Rule: "buy", EventID: "e2", TS: 7}, {Rule: "cart", EventID: "e3", TS: 9}}
+	want := []Pending{{Rule: "cart", EventID: "e3", TS: 2}, {Rule: "cart", EventID: "e1", TS: 5}, {Rule: "buy", EventID: "e2", TS: 7}}
 	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, want) || got.Events != 2 {
 		t.Fatalf("after a restart: %+v, %v", got, err)
 	}
@@ -365,51 +392,115 @@ func TestPendingListKey(t *testing.T) {
 		t.Fatalf("read in a Txn after a restart: %+v, %v", got, err)
 	}
 	got.Events++
+	got.KeepPending(func(*Pending) bool { return true })
 	tx.SetCustomer(got)
 	commit(tx, 0, 0) // read from disk, unchanged: not rewritten
 
 	tx = s.Begin()
 	got, _ = tx.Customer(c.ID)
-	got.SetPending(nil)
+	got.KeepPending(func(p *Pending) bool { return p.Rule == "buy" })
 	tx.SetCustomer(got)
-	commit(tx, 0, 1)
+	commit(tx, 0, 2)
+	if n := stored(c.ID); n != 1 {
+		t.Fatalf("%d entries stored, want 1", n)
+	}
 
-	// A version 1 record: the list inline.
-	old := &Customer{ID: "c_00000000000000bb", Events: 3, Pending: []Pending{{Rule: "cart", EventID: "e9", TS: 1}}}
-	if err := s.db.Set(key(prefixCustomer, old.ID), appendCustomerV1(old), nil); err != nil {
+	// A recomputed customer (a new record under the same id) replaces the
+	// old one's entries.
+	tx = s.Begin()
+	old, _ := tx.Customer(c.ID)
+	fresh := &Customer{ID: old.ID, Events: 1}
+	fresh.AddPending(Pending{Rule: "cart", EventID: "e7", TS: 11})
+	tx.SetCustomer(fresh)
+	commit(tx, 1, 1)
+	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, fresh.Pending) {
+		t.Fatalf("replaced customer: %+v, %v", got, err)
+	}
+
+	// A version 1 record: the list inline, in arrival order.
+	v1 := &Customer{ID: "c_00000000000000bb", Events: 3, Pending: []Pending{{Rule: "cart", EventID: "e9", TS: 4}, {Rule: "cart", EventID: "e8", TS: 1}}}
+	if err := s.db.Set(key(prefixCustomer, v1.ID), appendCustomerV1(v1), nil); err != nil {
 		t.Fatal(err)
 	}
+	sorted := []Pending{v1.Pending[1], v1.Pending[0]}
 	tx = s.Begin()
-	got, err = tx.Customer(old.ID)
-	if err != nil || !reflect.DeepEqual(got.Pending, old.Pending) {
+	got, err = tx.Customer(v1.ID)
+	if err != nil || !reflect.DeepEqual(got.Pending, sorted) {
 		t.Fatalf("version 1 record: %+v, %v", got, err)
 	}
 	got.Events++
 	tx.SetCustomer(got)
-	commit(tx, 1, 0)
-	if got, err := s.Customer(old.ID); err != nil || !reflect.DeepEqual(got.Pending, old.Pending) || got.pendingN != 1 {
+	commit(tx, 2, 0)
+	if got, err := s.Customer(v1.ID); err != nil || !reflect.DeepEqual(got.Pending, sorted) || got.pendingN != 2 {
 		t.Fatalf("version 1 record written again: %+v, %v", got, err)
 	}
 
-	// A merge deletes the absorbed customer and its list.
+	// A version 2 record: the list under one key.
+	v2 := &Customer{ID: "c_00000000000000dd", Events: 3, Pending: make([]Pending, 2)} // counted, not written
+	rec := v2.appendTo(nil)
+	rec[0] = 2
+	if err := s.db.Set(key(prefixCustomer, v2.ID), rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(key(prefixPending, v2.ID), appendPendingV2(nil, []Pending{{Rule: "cart", EventID: "e6", TS: 8}, {Rule: "buy", EventID: "e5", TS: 3}}), nil); err != nil {
+		t.Fatal(err)
+	}
+	sorted = []Pending{{Rule: "buy", EventID: "e5", TS: 3}, {Rule: "cart", EventID: "e6", TS: 8}}
 	tx = s.Begin()
-	tx.DeleteCustomer(old.ID)
-	commit(tx, 0, 1)
-	if _, closer, err := s.db.Get(key(prefixPending, old.ID)); err == nil {
-		closer.Close()
-		t.Fatal("the pending key of a deleted customer is still there")
+	got, err = tx.Customer(v2.ID)
+	if err != nil || !reflect.DeepEqual(got.Pending, sorted) {
+		t.Fatalf("version 2 record: %+v, %v", got, err)
+	}
+	got.Events++
+	tx.SetCustomer(got)
+	commit(tx, 2, 1) // the entries written, the list key deleted
+	if got, err := s.Customer(v2.ID); err != nil || !reflect.DeepEqual(got.Pending, sorted) || stored(v2.ID) != 2 {
+		t.Fatalf("version 2 record written again: %+v, %v", got, err)
 	}
 
-	// A record that counts a list that is not there is corrupt, not empty.
+	// A merge deletes the absorbed customer and its entries.
+	tx = s.Begin()
+	if _, err := tx.Customer(v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	tx.DeleteCustomer(v2.ID)
+	commit(tx, 0, 2)
+	if n := stored(v2.ID); n != 0 {
+		t.Fatalf("%d entries of a deleted customer are still there", n)
+	}
+
+	// A record that counts entries that are not there is corrupt, not empty.
 	if err := s.db.Set(key(prefixCustomer, "c_00000000000000cc"), (&Customer{ID: "c_00000000000000cc", Pending: want[:2]}).appendTo(nil), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Customer("c_00000000000000cc"); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("a counted list missing: %v, want ErrCorrupt", err)
+		t.Fatalf("counted entries missing: %v, want ErrCorrupt", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// appendPendingV2 is a version 2 record's pending key: the rule names
+// once, then per entry the rule's index, the event id and the time as a
+// difference from the entry before.
+func appendPendingV2(b []byte, ps []Pending) []byte {
+	e := enc(append(b, recordVersion))
+	var rules []string
+	for _, p := range ps {
+		if !slices.Contains(rules, p.Rule) {
+			rules = append(rules, p.Rule)
+		}
+	}
+	e = e.strs(rules)
+	e = binary.AppendUvarint(e, uint64(len(ps)))
+	prev := int64(0)
+	for _, p := range ps {
+		e = binary.AppendUvarint(e, uint64(slices.Index(rules, p.Rule)))
+		e = e.str(p.EventID).i64(p.TS - prev)
+		prev = p.TS
+	}
+	return e
 }
 
 // appendCustomerV1 is the record layout before the Pending list moved out.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"math"
 	"slices"
@@ -173,17 +171,26 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 	return c, nil
 }
 
-// SetCustomer stores c (new or changed).
+// SetCustomer stores c (new or changed). A new record in place of one read
+// in this Txn (a customer recomputed) replaces it with its pending first
+// events.
 func (t *Txn) SetCustomer(c *Customer) {
 	if old, ok := t.cust[c.ID]; !ok || old != c {
 		t.custUncached = append(t.custUncached, c.ID)
+		if old != nil {
+			t.deletePending(old)
+		}
 	}
 	t.cust[c.ID] = c
 	t.custDirty[c.ID] = struct{}{}
 }
 
-// DeleteCustomer removes a customer record (not its journey).
+// DeleteCustomer removes a customer record (not its journey) and its
+// pending first events. The customer must have been read in this Txn.
 func (t *Txn) DeleteCustomer(id string) {
+	if old := t.cust[id]; old != nil {
+		t.deletePending(old)
+	}
 	t.cust[id] = nil
 	t.custDirty[id] = struct{}{}
 }
@@ -343,7 +350,6 @@ func (t *Txn) Commit() error {
 		c := t.cust[id]
 		if c == nil {
 			t.write(key(prefixCustomer, id), nil, true)
-			t.write(key(prefixPending, id), nil, true)
 		} else {
 			buf = c.appendTo(buf[:0])
 			t.write(key(prefixCustomer, id), buf, false)
@@ -419,83 +425,6 @@ func (t *Txn) Commit() error {
 				t.s.idents.Remove(k)
 			}
 		}
-	}
-	return nil
-}
-
-// writePending writes c's pending key when its list is not what the key
-// holds: most events leave the list as it was. buf is scratch space,
-// returned for reuse.
-func (t *Txn) writePending(c *Customer, buf []byte) []byte {
-	had := c.stored.id == c.ID && c.stored.has
-	if len(c.Pending) == 0 {
-		if had {
-			t.write(key(prefixPending, c.ID), nil, true)
-		}
-		c.stored, c.pendingDirty = pendingStored{id: c.ID}, false
-		return buf
-	}
-	if had && !c.pendingDirty {
-		if checkPendingWrites && hashPending(c.Pending) != c.stored.hash {
-			panic("state: a customer's Pending list changed without AddPending, DeletePending, KeepPending or SetPending: the change would not be stored")
-		}
-		return buf
-	}
-	buf = appendPending(buf[:0], c.Pending)
-	t.write(key(prefixPending, c.ID), buf, false)
-	c.stored, c.pendingDirty = pendingStored{id: c.ID, has: true}, false
-	if checkPendingWrites {
-		c.stored.hash = hashPending(c.Pending)
-	}
-	return buf
-}
-
-// pendingSeed keys the hashes of stored pending lists (kept in memory
-// only, so a per-process seed).
-var pendingSeed = maphash.MakeSeed()
-
-// hashPending hashes a list's content, for the check that every change
-// was marked; lengths before the strings keep different lists apart.
-func hashPending(ps []Pending) uint64 {
-	return maphash.Bytes(pendingSeed, appendPendingKey(nil, ps))
-}
-
-func appendPendingKey(b []byte, ps []Pending) []byte {
-	for i := range ps {
-		b = binary.AppendUvarint(b, uint64(len(ps[i].Rule)))
-		b = binary.AppendUvarint(b, uint64(len(ps[i].EventID)))
-		b = binary.AppendVarint(b, ps[i].TS)
-		b = append(b, ps[i].Rule...)
-		b = append(b, ps[i].EventID...)
-	}
-	return b
-}
-
-// loadPending reads the pending list of a customer just decoded, when its
-// record keeps it under the pending key.
-func loadPending(r pebble.Reader, c *Customer) error {
-	if c.pendingN == 0 {
-		return nil
-	}
-	b, closer, err := r.Get(key(prefixPending, c.ID))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return fmt.Errorf("%w: customer record counts %d pending first events, none stored", ErrCorrupt, c.pendingN)
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	ps, err := decodePending(b)
-	if err == nil && uint64(len(ps)) != c.pendingN {
-		err = fmt.Errorf("%w: customer record counts %d pending first events, %d stored", ErrCorrupt, c.pendingN, len(ps))
-	}
-	if err != nil {
-		return err
-	}
-	c.Pending = ps
-	c.stored, c.pendingDirty = pendingStored{id: c.ID, has: true}, false
-	if checkPendingWrites {
-		c.stored.hash = hashPending(ps)
 	}
 	return nil
 }

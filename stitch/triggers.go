@@ -1,7 +1,6 @@
 package stitch
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -456,10 +455,7 @@ func combineRules(s, gone *state.Customer) {
 	}
 	slices.SortFunc(s.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
 	combineThen(s, gone)
-	if len(gone.Pending) > 0 {
-		s.SetPending(append(s.Pending, gone.Pending...))
-		slices.SortStableFunc(s.Pending, func(x, y state.Pending) int { return cmp.Compare(x.TS, y.TS) })
-	}
+	s.MergePending(gone.Pending)
 	if gone.HasComplaint && (!s.HasComplaint || gone.LastComplaint > s.LastComplaint) {
 		s.HasComplaint, s.LastComplaint = true, gone.LastComplaint
 	}
