@@ -377,6 +377,12 @@ func (t *Txn) Commit() error {
 	})
 	for i := range t.ops {
 		o := &t.ops[i]
+		if i+1 < len(t.ops) && t.ops[i+1].prefix == o.prefix && bytes.Equal(t.opKey(&t.ops[i+1]), t.opKey(o)) {
+			// Written again later in this Txn (a timer set and fired, an
+			// entry moved away and back): only the last write counts, and
+			// Pebble need not insert the others.
+			continue
+		}
 		var err error
 		if o.del {
 			err = t.b.Delete(t.opKey(o), nil)
