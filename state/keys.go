@@ -6,7 +6,8 @@ import "encoding/binary"
 // contiguous key ranges, so each can be scanned alone.
 //
 //	c <customer id>                     → Customer
-//	p <customer id>                     → its Pending list, when not empty (see appendPending)
+//	p <customer id> 0x00 <ts:8> <rule> 0x00 <event id> → (empty) a waiting first event (see pending.go)
+//	p <customer id>                     → a version 2 record's whole Pending list (read, then moved)
 //	i <type:value>                      → Identifier
 //	e <event id>                        → (empty) the event was applied; de-duplication
 //	j <customer id> <ts:8> <event id>   → Entry; a customer's journey in (ts, event id) order

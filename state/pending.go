@@ -139,7 +139,10 @@ func (t *Txn) writePending(c *Customer, buf []byte) []byte {
 			t.write(buf, nil, l.del)
 		}
 	}
-	c.layout, c.pendingLog = customerVersion, nil
+	// The log's array is kept for the next batch: most customers change
+	// their list again, by an entry or two.
+	clear(c.pendingLog)
+	c.layout, c.pendingLog = customerVersion, c.pendingLog[:0]
 	if checkPendingWrites {
 		c.storedCopy = slices.Clone(c.Pending)
 	}
