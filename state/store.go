@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -81,11 +82,19 @@ func Open(dir string, o Options) (*Store, error) {
 	cache := pebble.NewCache(o.BlockCacheBytes)
 	defer cache.Unref()
 	popts := &pebble.Options{
-		Cache:                 cache,
-		MemTableSize:          32 << 20,
-		FormatMajorVersion:    pebble.FormatNewest,
-		Logger:                quietLogger{},
-		L0CompactionThreshold: 4,
+		Cache:              cache,
+		MemTableSize:       32 << 20,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{},
+		// Customer records are rewritten with every batch that touches
+		// them, so most of what reaches L0 is soon shadowed: letting L0
+		// gather 12 sublevels before compacting them into a larger base
+		// level (256 MiB, default 64) drops more of it on the way down.
+		// Measured (bench/RESULTS.md): 10–20% less CPU per event, also at
+		// 100,000 customers, where reads go to disk.
+		L0CompactionThreshold: 12,
+		L0StopWritesThreshold: 48,
+		LBaseMaxBytes:         256 << 20,
 	}
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloomFilter
@@ -343,6 +352,28 @@ func (s *Store) DiskBytes() uint64 {
 
 // Flush writes the memtable to disk, so that DiskBytes counts everything.
 func (s *Store) Flush() error { return s.db.Flush() }
+
+// Settle flushes the memtable and waits, up to max, until Pebble has no
+// compaction running: benchmarks count the background work their
+// writes caused, not only what ran before they stopped the clock.
+func (s *Store) Settle(max time.Duration) error {
+	if err := s.db.Flush(); err != nil {
+		return err
+	}
+	// Pebble picks the next compaction as one ends: idle is no flush or
+	// compaction running in several looks in a row.
+	idle := 0
+	for end := time.Now().Add(max); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if m := s.db.Metrics(); m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
+			if idle++; idle == 4 {
+				return nil
+			}
+		} else {
+			idle = 0
+		}
+	}
+	return fmt.Errorf("state: compactions still running after %v", max)
+}
 
 type quietLogger struct{}
 
