@@ -118,10 +118,11 @@ func pendingRange(cust string) (lo, hi []byte) {
 
 // writePending writes what changed in c's list since it was read or last
 // written: its logged changes, or every entry for a record of an older
-// layout. buf is scratch space, returned for reuse.
+// layout or one that replaced another. buf is scratch space, returned for
+// reuse.
 func (t *Txn) writePending(c *Customer, buf []byte) []byte {
-	switch c.layout {
-	case 1, 2:
+	switch {
+	case c.layout == 1 || c.layout == 2 || c.pendingRewrite:
 		if c.layout == 2 {
 			t.write(key(prefixPending, c.ID), nil, true)
 		}
@@ -142,7 +143,7 @@ func (t *Txn) writePending(c *Customer, buf []byte) []byte {
 	// The log's array is kept for the next batch: most customers change
 	// their list again, by an entry or two.
 	clear(c.pendingLog)
-	c.layout, c.pendingLog = customerVersion, c.pendingLog[:0]
+	c.layout, c.pendingLog, c.pendingRewrite = customerVersion, c.pendingLog[:0], false
 	if checkPendingWrites {
 		c.storedCopy = slices.Clone(c.Pending)
 	}

@@ -58,12 +58,14 @@ type Customer struct {
 	// record changes on every one. pendingN is the list's length as the
 	// record counts it; layout is the record's version as read (older
 	// layouts keep the list elsewhere); pendingLog holds the changes not
-	// yet written; storedCopy is the list as stored, kept only by builds
-	// that check the log.
-	pendingN   uint64
-	layout     byte
-	pendingLog []pendingChange
-	storedCopy []Pending
+	// yet written; pendingRewrite asks for every entry to be written (the
+	// record replaced another); storedCopy is the list as stored, kept
+	// only by builds that check the log.
+	pendingN       uint64
+	layout         byte
+	pendingLog     []pendingChange
+	pendingRewrite bool
+	storedCopy     []Pending
 
 	// Overflow counts the events in Events that are not in the journey:
 	// applied after it held journey.max_events (a bot). While it is

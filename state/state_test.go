@@ -416,6 +416,16 @@ func TestPendingListKey(t *testing.T) {
 	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, fresh.Pending) {
 		t.Fatalf("replaced customer: %+v, %v", got, err)
 	}
+	// A copy put in place of the record it was read as keeps the entries.
+	tx = s.Begin()
+	old, _ = tx.Customer(c.ID)
+	cp := *old
+	cp.Events++
+	tx.SetCustomer(&cp)
+	commit(tx, 1, 1) // deleted as the old record's, written again as the copy's
+	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, fresh.Pending) || got.Events != 2 {
+		t.Fatalf("customer replaced by a copy: %+v, %v", got, err)
+	}
 
 	// A version 1 record: the list inline, in arrival order.
 	v1 := &Customer{ID: "c_00000000000000bb", Events: 3, Pending: []Pending{{Rule: "cart", EventID: "e9", TS: 4}, {Rule: "cart", EventID: "e8", TS: 1}}}

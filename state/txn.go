@@ -172,13 +172,14 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 }
 
 // SetCustomer stores c (new or changed). A new record in place of one read
-// in this Txn (a customer recomputed) replaces it with its pending first
-// events.
+// in this Txn (a customer recomputed) replaces it, pending first events
+// included: the old record's are deleted and all of c's written.
 func (t *Txn) SetCustomer(c *Customer) {
 	if old, ok := t.cust[c.ID]; !ok || old != c {
 		t.custUncached = append(t.custUncached, c.ID)
 		if old != nil {
 			t.deletePending(old)
+			c.pendingRewrite = true
 		}
 	}
 	t.cust[c.ID] = c
