@@ -25,7 +25,7 @@ func main() {
 	root.AddCommand(runCmd(), stitchCmd(), demoCmd(), benchCmd(), migrateCmd(), forgetCmd(), unmergeCmd(), reportCmd(), versionCmd())
 	// The process's memory limit comes from the configuration of the
 	// command run (not in tests, which run commands in their own process).
-	configured = applyHeapLimit
+	configured = applyRuntimeLimits
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "omnistitch:", err)
 		os.Exit(1)
@@ -61,11 +61,14 @@ func loadConfig(path string) (*config.Config, error) {
 // configured is called with each configuration loaded; main sets it.
 var configured func(*config.Config)
 
-// applyHeapLimit sets the Go runtime's soft memory limit from
-// state.heap_limit_mb unless GOMEMLIMIT is set.
-func applyHeapLimit(cfg *config.Config) {
-	if os.Getenv("GOMEMLIMIT") != "" || cfg.State.HeapLimitMB <= 0 {
-		return
+// applyRuntimeLimits sets the Go runtime's soft memory limit and its
+// garbage collector's target from state.heap_limit_mb and
+// state.gc_percent, unless GOMEMLIMIT or GOGC set them.
+func applyRuntimeLimits(cfg *config.Config) {
+	if os.Getenv("GOMEMLIMIT") == "" && cfg.State.HeapLimitMB > 0 {
+		debug.SetMemoryLimit(int64(cfg.State.HeapLimitMB) << 20)
 	}
-	debug.SetMemoryLimit(int64(cfg.State.HeapLimitMB) << 20)
+	if os.Getenv("GOGC") == "" && cfg.State.GCPercent > 0 {
+		debug.SetGCPercent(cfg.State.GCPercent)
+	}
 }

@@ -251,22 +251,32 @@ func TestBenchEventsOut(t *testing.T) {
 	}
 }
 
-// state.heap_limit_mb becomes the runtime's soft memory limit, unless the
-// environment sets GOMEMLIMIT.
-func TestHeapLimit(t *testing.T) {
+// state.heap_limit_mb and state.gc_percent become the runtime's soft
+// memory limit and collector target, unless the environment sets
+// GOMEMLIMIT or GOGC.
+func TestRuntimeLimits(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	gcBefore := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetMemoryLimit(before); debug.SetGCPercent(gcBefore) })
 	cfg := config.Default()
-	cfg.State.HeapLimitMB = 300
+	cfg.State.HeapLimitMB, cfg.State.GCPercent = 300, 250
 	t.Setenv("GOMEMLIMIT", "")
-	applyHeapLimit(cfg)
+	t.Setenv("GOGC", "")
+	applyRuntimeLimits(cfg)
 	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
 		t.Fatalf("limit %d, want %d", got, 300<<20)
 	}
+	if got := debug.SetGCPercent(250); got != 250 {
+		t.Fatalf("GC percent %d, want 250", got)
+	}
 	t.Setenv("GOMEMLIMIT", "1GiB")
-	cfg.State.HeapLimitMB = 200
-	applyHeapLimit(cfg)
+	t.Setenv("GOGC", "100")
+	cfg.State.HeapLimitMB, cfg.State.GCPercent = 200, 400
+	applyRuntimeLimits(cfg)
 	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
 		t.Fatalf("GOMEMLIMIT set, yet the limit changed to %d", got)
+	}
+	if got := debug.SetGCPercent(250); got != 250 {
+		t.Fatalf("GOGC set, yet the GC percent changed to %d", got)
 	}
 }

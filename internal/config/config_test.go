@@ -56,7 +56,7 @@ func TestDefaultValues(t *testing.T) {
 	if c.IdentityFile != "identity.yaml" {
 		t.Errorf("IdentityFile = %q", c.IdentityFile)
 	}
-	if want := (State{Dir: "data/state", CustomerCache: 100000, IdentifierCache: 400000, BlockCacheMB: 256, MinFreeMB: 256, HeapLimitMB: 384}); c.State != want {
+	if want := (State{Dir: "data/state", CustomerCache: 100000, IdentifierCache: 400000, BlockCacheMB: 256, MinFreeMB: 256, HeapLimitMB: 384, GCPercent: 200}); c.State != want {
 		t.Errorf("State = %+v, want %+v", c.State, want)
 	}
 	if c.Input.MaxEventBytes != 1048576 {
@@ -253,6 +253,7 @@ var badFiles = []struct {
 	{"wrong type section", "state: 5\n", "", mainFile, 1, "state", "expected a mapping"},
 	{"int out of range", "state:\n  customer_cache: 99999999999999999999999\n", "", mainFile, 2, "state.customer_cache", "out of range"},
 	{"heap limit negative", "state:\n  dir: x\n  heap_limit_mb: -1\n", "", mainFile, 3, "state.heap_limit_mb", "between 0 (no limit)"},
+	{"gc percent too large", "state:\n  dir: x\n  gc_percent: 20000\n", "", mainFile, 3, "state.gc_percent", "between 0 (the runtime's default) and 10000"},
 	{"null value", "state:\n  dir:\n", "", mainFile, 2, "state.dir", "no value"},
 	{"null list entry", "input:\n  channels:\n    - web\n    -\n", "", mainFile, 4, "input.channels[1]", "empty list entry"},
 	{"duplicate key", "state:\n  dir: a\n  dir: b\n", "", mainFile, 3, "state.dir", "given twice (first on line 2)"},

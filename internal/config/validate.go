@@ -57,6 +57,9 @@ func validateState(c *Config) *problem {
 	if s.MinFreeMB < 0 || s.MinFreeMB > 1<<20 {
 		return mainProblem(fieldPath{"state", "min_free_mb"}, "must be between 0 (no check) and 1048576 (MiB), got %d", s.MinFreeMB)
 	}
+	if s.GCPercent < 0 || s.GCPercent > 10000 {
+		return mainProblem(fieldPath{"state", "gc_percent"}, "must be between 0 (the runtime's default) and 10000, got %d", s.GCPercent)
+	}
 	if s.HeapLimitMB < 0 || s.HeapLimitMB > 1<<20 {
 		return mainProblem(fieldPath{"state", "heap_limit_mb"}, "must be between 0 (no limit) and 1048576 (MiB), got %d", s.HeapLimitMB)
 	}
