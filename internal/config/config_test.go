@@ -56,7 +56,7 @@ func TestDefaultValues(t *testing.T) {
 	if c.IdentityFile != "identity.yaml" {
 		t.Errorf("IdentityFile = %q", c.IdentityFile)
 	}
-	if want := (State{Dir: "data/state", CustomerCache: 100000, IdentifierCache: 400000, BlockCacheMB: 256, MinFreeMB: 256, HeapLimitMB: 384, GCPercent: 200}); c.State != want {
+	if want := (State{Dir: "data/state", CustomerCache: 100000, IdentifierCache: 400000, BlockCacheMB: 256, MinFreeMB: 256, HeapLimitMB: 384, GCPercent: 100}); c.State != want {
 		t.Errorf("State = %+v, want %+v", c.State, want)
 	}
 	if c.Input.MaxEventBytes != 1048576 {
