@@ -57,7 +57,7 @@ func (t *Txn) SetTimer(due int64, rule, eventID, cust string) {
 	var buf [96]byte
 	k := appendTimerKey(buf[:0], due, rule, eventID)
 	t.noteTimer(string(k), cust)
-	t.writeString(k, cust)
+	t.write(k, []byte(cust), false)
 }
 
 // DeleteTimer removes a timer (fired or cancelled).

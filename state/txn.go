@@ -80,14 +80,6 @@ func (t *Txn) write(k, v []byte, del bool) {
 	t.addOp(k, off, len(v), del)
 }
 
-// writeString is write of a value held in a string.
-func (t *Txn) writeString(k []byte, v string) {
-	off := len(t.arena)
-	t.arena = append(t.arena, k...)
-	t.arena = append(t.arena, v...)
-	t.addOp(k, off, len(v), false)
-}
-
 // writeWith is write of the value appendV appends, encoded straight into
 // the Txn's buffer.
 func (t *Txn) writeWith(k []byte, appendV func([]byte) []byte) {
