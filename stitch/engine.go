@@ -52,6 +52,9 @@ type Engine struct {
 	// keepForgottenLate applies late events of forgotten customers (as
 	// new customers) instead of dropping them.
 	keepForgottenLate bool
+
+	// prenormBuf is reused by prenormalise from batch to batch.
+	prenormBuf []normalised
 }
 
 type idType struct {
@@ -212,7 +215,10 @@ func (e *Engine) ApplyWith(evs []event.Event, hook func(*state.Txn, *Result) err
 		t.Discard()
 		return nil, err
 	}
+	a.pre = e.prenormalise(evs)
+	defer a.pre.finish()
 	for i := range evs {
+		a.cur = i
 		out, err := a.apply(&evs[i])
 		if err == nil {
 			// Timers fire as the watermark passes them, between events,
@@ -279,6 +285,9 @@ type applier struct {
 	e *Engine
 	t *state.Txn
 	r *Result
+
+	pre *prenorm // nil: normalise inline; see prenormalise
+	cur int      // the index in the batch of the event being applied
 
 	segScratch []string
 	envBuf     rules.Env     // see env
@@ -441,22 +450,15 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 // normalise fills a.ids with the event's usable identifiers in priority
 // order, or says why there are none (rej). err is a storage error.
 func (a *applier) normalise(ev *event.Event) (rej *event.Error, err error) {
-	a.ids = a.ids[:0]
-	var why []string
-	for _, raw := range ev.IDs {
-		typ := a.e.types[raw.Type]
-		v, res := a.e.Normalize(raw.Type, raw.Value)
-		if typ == nil || res != normalize.OK {
-			// Types and reasons only: the values are personal data.
-			why = append(why, raw.Type+": "+res.String())
-			continue
-		}
-		a.ids = append(a.ids, ident{typ: typ, key: typ.name + ":" + v})
+	if a.pre != nil {
+		n := a.pre.get(a.cur)
+		a.ids, rej = append(a.ids[:0], n.ids...), n.rej
+	} else {
+		a.ids, rej = a.e.normaliseIDs(ev, a.ids[:0])
 	}
-	if len(a.ids) == 0 {
-		return &event.Error{Reason: event.ReasonJunkIDs, Msg: "no usable identifier (" + strings.Join(why, ", ") + ")"}, nil
+	if rej != nil {
+		return rej, nil
 	}
-	slices.SortFunc(a.ids, func(x, y ident) int { return x.typ.prio - y.typ.prio })
 	for i := range a.ids {
 		rec, err := a.t.Identifier(a.ids[i].key)
 		if err != nil {
