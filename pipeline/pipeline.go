@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,7 +37,8 @@ import (
 )
 
 // Decoder turns a record value into a canonical event. Errors should be
-// *event.Error so that dead letters carry a reason.
+// *event.Error so that dead letters carry a reason. The consume loop may
+// call it from two goroutines at once (see Service.decode).
 type Decoder func(value []byte) (event.Event, error)
 
 // Options configure a Service.
@@ -96,6 +99,8 @@ type Service struct {
 	wake  chan struct{}
 
 	lastTS []int64 // event times of the batch being applied; consume loop only
+	// decErrs is decode's error per record of the batch; consume loop only.
+	decErrs []error
 
 	// engMu gives the engine one writer: the consume loop holds it for a
 	// batch, data-subject requests (admin.go) for theirs.
@@ -272,16 +277,18 @@ func (s *Service) consume(ctx context.Context) error {
 		began := time.Now()
 		evs, srcs, s.lastTS = evs[:0], srcs[:0], s.lastTS[:0]
 		var bad []*state.Message
-		for _, r := range recs {
-			ev, err := s.o.Decoders[r.Topic](r.Value)
-			if err != nil {
+		evs, s.decErrs = s.decode(recs, evs, s.decErrs)
+		for i, r := range recs {
+			if err := s.decErrs[i]; err != nil {
 				bad = append(bad, s.deadLetter(r, err))
 				continue
 			}
-			evs = append(evs, ev)
+			evs[len(srcs)] = evs[i]
 			srcs = append(srcs, r)
-			s.lastTS = append(s.lastTS, ev.TS)
+			s.lastTS = append(s.lastTS, evs[i].TS)
 		}
+		evs = evs[:len(srcs)]
+		clear(s.decErrs)
 		s.engMu.Lock()
 		res, err := s.eng.ApplyWith(evs, func(t *state.Txn, res *stitch.Result) error {
 			for i, out := range res.Outcomes {
@@ -331,6 +338,31 @@ func (s *Service) consume(ctx context.Context) error {
 			s.o.Staged()
 		}
 	}
+}
+
+// decode decodes every record into evs[i] and errs[i] (one of them set),
+// reusing both slices. A large batch is decoded in two halves at once
+// when there is a second core: decoding is a tenth of the work per record
+// and needs nothing but the record (decoders are safe for concurrent use).
+func (s *Service) decode(recs []*kgo.Record, evs []event.Event, errs []error) ([]event.Event, []error) {
+	evs = slices.Grow(evs[:0], len(recs))[:len(recs)]
+	errs = slices.Grow(errs[:0], len(recs))[:len(recs)]
+	run := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := recs[i]
+			evs[i], errs[i] = s.o.Decoders[r.Topic](r.Value)
+		}
+	}
+	if len(recs) < 1024 || runtime.GOMAXPROCS(0) < 2 {
+		run(0, len(recs))
+		return evs, errs
+	}
+	half := len(recs) / 2
+	var wg sync.WaitGroup
+	wg.Go(func() { run(half, len(recs)) })
+	run(0, half)
+	wg.Wait()
+	return evs, errs
 }
 
 // fireIdle moves the watermark on with the wall clock while no records
@@ -602,20 +634,25 @@ func (s *Service) sendOnce(ctx context.Context) (int, error) {
 // SourceDecoder decodes the records of a raw source topic: mapped to a
 // canonical line by its mapping, then validated like any canonical event.
 // Records over maxBytes are refused before mapping. The returned Decoder
-// reuses one buffer, so it must not be called concurrently (the consume loop
-// calls it from one goroutine).
+// is safe for concurrent use: the canonical line goes to a pooled buffer
+// (the decoded Event does not alias it).
 func SourceDecoder(m *source.Mapping, dec *event.Decoder, maxBytes int) Decoder {
-	var buf []byte
+	var bufs sync.Pool
 	return func(value []byte) (event.Event, error) {
 		if maxBytes > 0 && len(value) > maxBytes {
 			return event.Event{}, &event.Error{Reason: event.ReasonOversized,
 				Msg: fmt.Sprintf("record of %d bytes exceeds the limit of %d", len(value), maxBytes)}
 		}
-		line, err := m.Map(value, buf[:0])
+		bp, _ := bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		line, err := m.Map(value, (*bp)[:0])
+		*bp = line
+		defer bufs.Put(bp)
 		if err != nil {
 			return event.Event{}, err
 		}
-		buf = line
 		return dec.Decode(line)
 	}
 }
