@@ -67,7 +67,6 @@ type op struct {
 	prefix     uint64 // the key's first 8 bytes, big-endian: most comparisons end here
 	off        uint32
 	klen, vlen uint32
-	seq        uint32 // order of the write, to keep the last write to a key last
 	del        bool
 	en         *Entry // for journey writes: the entry, so Journey need not decode it
 }
@@ -92,7 +91,13 @@ func (t *Txn) writeWith(k []byte, appendV func([]byte) []byte) {
 func (t *Txn) addOp(k []byte, off, vlen int, del bool) {
 	var p [8]byte
 	copy(p[:], k)
-	t.ops = append(t.ops, op{prefix: binary.BigEndian.Uint64(p[:]), off: uint32(off), klen: uint32(len(k)), vlen: uint32(vlen), seq: uint32(len(t.ops)), del: del})
+	t.ops = append(t.ops, op{prefix: binary.BigEndian.Uint64(p[:]), off: uint32(off), klen: uint32(len(k)), vlen: uint32(vlen), del: del})
+}
+
+// opRef is an op's place in Txn.ops with its key's first 8 bytes; see Commit.
+type opRef struct {
+	prefix uint64
+	i      uint32
 }
 
 func (t *Txn) opKey(o *op) []byte { return t.arena[o.off : o.off+o.klen] }
@@ -357,20 +362,27 @@ func (t *Txn) Commit() error {
 			t.write(key(prefixIdentifier, k), buf, false)
 		}
 	}
-	// A key written twice (a journey entry moved away and back) keeps its
-	// last write last.
-	slices.SortFunc(t.ops, func(a, b op) int {
+	// Pebble inserts a batch in key order fastest. The ops are sorted
+	// through 16-byte references: sorting the 40-byte ops themselves spent
+	// more time moving them than comparing. A key written twice (a journey
+	// entry moved away and back) keeps its last write last.
+	refs := slices.Grow(t.s.opRefs[:0], len(t.ops))
+	for i := range t.ops {
+		refs = append(refs, opRef{prefix: t.ops[i].prefix, i: uint32(i)})
+	}
+	slices.SortFunc(refs, func(a, b opRef) int {
 		if a.prefix != b.prefix {
 			return cmp.Compare(a.prefix, b.prefix)
 		}
-		if c := bytes.Compare(t.opKey(&a), t.opKey(&b)); c != 0 {
+		if c := bytes.Compare(t.opKey(&t.ops[a.i]), t.opKey(&t.ops[b.i])); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.seq, b.seq)
+		return cmp.Compare(a.i, b.i)
 	})
-	for i := range t.ops {
-		o := &t.ops[i]
-		if i+1 < len(t.ops) && t.ops[i+1].prefix == o.prefix && bytes.Equal(t.opKey(&t.ops[i+1]), t.opKey(o)) {
+	t.s.opRefs = refs
+	for n, r := range refs {
+		o := &t.ops[r.i]
+		if n+1 < len(refs) && refs[n+1].prefix == o.prefix && bytes.Equal(t.opKey(&t.ops[refs[n+1].i]), t.opKey(o)) {
 			// Written again later in this Txn (a timer set and fired, an
 			// entry moved away and back): only the last write counts, and
 			// Pebble need not insert the others.
