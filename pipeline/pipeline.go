@@ -13,7 +13,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -299,9 +298,7 @@ func (s *Service) consume(ctx context.Context) error {
 			for _, m := range bad {
 				t.Enqueue(m)
 			}
-			if err := s.enqueueTriggers(t, res); err != nil {
-				return err
-			}
+			s.enqueueTriggers(t, res)
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 				if n := len(p.Records); n > 0 {
 					t.SetOffset(p.Topic, p.Partition, p.Records[n-1].Offset+1)
@@ -376,9 +373,7 @@ func (s *Service) fireIdle(idle time.Duration) error {
 	s.engMu.Lock()
 	defer s.engMu.Unlock()
 	res, err := s.eng.Fire(wm+idle.Milliseconds(), func(t *state.Txn, res *stitch.Result) error {
-		if err := s.enqueueTriggers(t, res); err != nil {
-			return err
-		}
+		s.enqueueTriggers(t, res)
 		if s.o.Stage != nil {
 			return s.o.Stage(t, res)
 		}
@@ -399,7 +394,7 @@ func (s *Service) fireIdle(idle time.Duration) error {
 
 // enqueueTriggers puts the batch's triggers in the outbox for their topics:
 // key customer_id, header rule, value as SPEC "Triggers".
-func (s *Service) enqueueTriggers(t *state.Txn, res *stitch.Result) error {
+func (s *Service) enqueueTriggers(t *state.Txn, res *stitch.Result) {
 	set := s.eng.Rules()
 	for i := range res.Triggers {
 		g := &res.Triggers[i]
@@ -407,14 +402,10 @@ func (s *Service) enqueueTriggers(t *state.Txn, res *stitch.Result) error {
 		if r := set.Rule(g.Rule); r != nil {
 			topic = set.TopicOf(r)
 		}
-		v, err := json.Marshal(stitch.MessageOf(g))
-		if err != nil {
-			return err
-		}
+		v := stitch.AppendTriggerJSON(make([]byte, 0, 512), g)
 		t.Enqueue(&state.Message{Topic: topic, Key: []byte(g.Customer), Value: v,
 			Headers: []state.Header{{Key: "rule", Value: []byte(g.Rule)}}})
 	}
-	return nil
 }
 
 // waitForSinks holds consumption while a sink's outbox is over its cap
