@@ -67,8 +67,9 @@ type Store struct {
 	// Sizes of the last committed Txn's maps: the next one starts with
 	// room for as many, instead of growing (rehashing) its way there.
 	hint txnSizes
-	// opRefs is Commit's sort buffer, reused (one Txn at a time).
-	opRefs []opRef
+	// opRefs and opRefsTmp are Commit's sort buffers, reused (one Txn at
+	// a time).
+	opRefs, opRefsTmp []opRef
 }
 
 type txnSizes struct{ cust, ids, seen, journeys, ops, arena int }

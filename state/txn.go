@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -94,6 +93,11 @@ func (t *Txn) addOp(k []byte, off, vlen int, del bool) {
 	t.ops = append(t.ops, op{prefix: binary.BigEndian.Uint64(p[:]), off: uint32(off), klen: uint32(len(k)), vlen: uint32(vlen), del: del})
 }
 
+// batchSize is room for a Pebble batch of n records holding the given
+// bytes of keys and values: its 12-byte header and per record a kind byte
+// and two length varints. Sized once, the batch is not copied as it grows.
+func batchSize(bytes, n int) int { return 12 + bytes + 11*n }
+
 // opRef is an op's place in Txn.ops with its key's first 8 bytes; see Commit.
 type opRef struct {
 	prefix uint64
@@ -107,7 +111,6 @@ func (s *Store) Begin() *Txn {
 	h := s.hint
 	return &Txn{
 		s:         s,
-		b:         s.db.NewBatch(),
 		cust:      make(map[string]*Customer, h.cust),
 		custDirty: make(map[string]struct{}, h.cust),
 		ids:       make(map[string]*Identifier, h.ids),
@@ -363,23 +366,16 @@ func (t *Txn) Commit() error {
 		}
 	}
 	// Pebble inserts a batch in key order fastest. The ops are sorted
-	// through 16-byte references: sorting the 40-byte ops themselves spent
-	// more time moving them than comparing. A key written twice (a journey
-	// entry moved away and back) keeps its last write last.
+	// through 16-byte references (see sortOpRefs). A key written twice (a
+	// journey entry moved away and back) keeps its last write last.
 	refs := slices.Grow(t.s.opRefs[:0], len(t.ops))
 	for i := range t.ops {
 		refs = append(refs, opRef{prefix: t.ops[i].prefix, i: uint32(i)})
 	}
-	slices.SortFunc(refs, func(a, b opRef) int {
-		if a.prefix != b.prefix {
-			return cmp.Compare(a.prefix, b.prefix)
-		}
-		if c := bytes.Compare(t.opKey(&t.ops[a.i]), t.opKey(&t.ops[b.i])); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.i, b.i)
-	})
-	t.s.opRefs = refs
+	tmp := slices.Grow(t.s.opRefsTmp[:0], len(refs))[:len(refs)]
+	t.s.opRefs, t.s.opRefsTmp = refs, tmp
+	refs = sortOpRefs(refs, tmp, func(i uint32) []byte { return t.opKey(&t.ops[i]) })
+	t.b = t.s.db.NewBatchWithSize(batchSize(len(t.arena), len(refs)))
 	for n, r := range refs {
 		o := &t.ops[r.i]
 		if n+1 < len(refs) && refs[n+1].prefix == o.prefix && bytes.Equal(t.opKey(&t.ops[refs[n+1].i]), t.opKey(o)) {
