@@ -98,7 +98,8 @@ func (t *Txn) addOp(k []byte, off, vlen int, del bool) {
 // and two length varints. Sized once, the batch is not copied as it grows.
 func batchSize(bytes, n int) int { return 12 + bytes + 11*n }
 
-// opRef is an op's place in Txn.ops with its key's first 8 bytes; see Commit.
+// opRef is an op's place in Txn.ops with 8 of its key's bytes (the first
+// 8, then whichever sortOpRefs is ordering by); see Commit.
 type opRef struct {
 	prefix uint64
 	i      uint32
@@ -378,7 +379,7 @@ func (t *Txn) Commit() error {
 	t.b = t.s.db.NewBatchWithSize(batchSize(len(t.arena), len(refs)))
 	for n, r := range refs {
 		o := &t.ops[r.i]
-		if n+1 < len(refs) && refs[n+1].prefix == o.prefix && bytes.Equal(t.opKey(&t.ops[refs[n+1].i]), t.opKey(o)) {
+		if n+1 < len(refs) && bytes.Equal(t.opKey(&t.ops[refs[n+1].i]), t.opKey(o)) {
 			// Written again later in this Txn (a timer set and fired, an
 			// entry moved away and back): only the last write counts, and
 			// Pebble need not insert the others.
