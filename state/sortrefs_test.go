@@ -53,7 +53,14 @@ func TestSortOpRefsMatchesComparison(t *testing.T) {
 			return cmp.Compare(a.i, b.i)
 		})
 		got := sortOpRefs(refs, make([]opRef, n), func(i uint32) []byte { return keys[i] })
-		// Only the order counts: prefix fields are scratch once sorted.
+		// Commit skips all but the last write to a key by comparing
+		// prefix fields first: equal keys must end with equal ones.
+		for k := 1; k < len(got); k++ {
+			if bytes.Equal(keys[got[k-1].i], keys[got[k].i]) && got[k-1].prefix != got[k].prefix {
+				t.Fatalf("n=%d: equal keys %q with prefixes %x and %x", n, keys[got[k].i], got[k-1].prefix, got[k].prefix)
+			}
+		}
+		// Otherwise only the order counts: prefix fields are scratch.
 		if !slices.EqualFunc(got, want, func(a, b opRef) bool { return a.i == b.i }) {
 			for k := range got {
 				if got[k].i != want[k].i {

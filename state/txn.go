@@ -379,7 +379,9 @@ func (t *Txn) Commit() error {
 	t.b = t.s.db.NewBatchWithSize(batchSize(len(t.arena), len(refs)))
 	for n, r := range refs {
 		o := &t.ops[r.i]
-		if n+1 < len(refs) && bytes.Equal(t.opKey(&t.ops[refs[n+1].i]), t.opKey(o)) {
+		// Equal keys share every byte sortOpRefs left in prefix, so unequal
+		// prefixes spare the look at the keys.
+		if n+1 < len(refs) && refs[n+1].prefix == r.prefix && bytes.Equal(t.opKey(&t.ops[refs[n+1].i]), t.opKey(o)) {
 			// Written again later in this Txn (a timer set and fired, an
 			// entry moved away and back): only the last write counts, and
 			// Pebble need not insert the others.
