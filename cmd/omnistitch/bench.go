@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +46,7 @@ type benchOptions struct {
 	seed       uint64
 	partitions int
 	eventsOut  string
+	cpuProfile string
 }
 
 func benchCmd() *cobra.Command {
@@ -101,6 +105,7 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 	f.StringVar(&o.chAddr, "clickhouse", "", "ClickHouse native host:port for --sink clickhouse (default: clickhouse.addr)")
 	f.Uint64Var(&o.seed, "seed", 1, "generator seed (same seed, same traffic)")
 	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic of the in-process broker")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (consuming) to this file, for go tool pprof")
 	f.StringVar(&o.eventsOut, "events-out", "", "only write the generated traffic as canonical events (JSON lines, for omnistitch stitch) to this file")
 	return cmd
 }
@@ -169,6 +174,38 @@ type benchResult struct {
 	Rate                  int     `json:"rate"`
 	Seconds               float64 `json:"seconds"`
 	GOMAXPROCS            int     `json:"gomaxprocs"`
+	// The service's soft memory limit (state.heap_limit_mb; 0: none) and
+	// what was added to it for the harness in the same process (see
+	// raiseHeapLimit).
+	HeapLimitBytes   int64 `json:"heap_limit_bytes"`
+	HarnessHeapBytes int64 `json:"harness_heap_bytes"`
+}
+
+// raiseHeapLimit adds the harness's heap to the soft memory limit, if one
+// is set (state.heap_limit_mb or GOMEMLIMIT), and returns the service's
+// limit and the amount added. The limit is the service's budget, but here
+// the generated traffic, the truth kept for scoring and the in-process
+// broker's copy of every record share its heap: under the service's limit
+// alone the collector runs without pause (a third of the events/s, and the
+// no-op consumer's figure a quarter) and the bench measures itself. With
+// rate, the broker's copy arrives during the run; it is counted as twice
+// the records' bytes.
+func raiseHeapLimit(raw []*kgo.Record, rate bool) (limit, harness int64) {
+	limit = debug.SetMemoryLimit(-1)
+	if limit == math.MaxInt64 {
+		return 0, 0
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	harness = int64(ms.HeapAlloc)
+	if rate {
+		for _, r := range raw {
+			harness += 2 * int64(len(r.Key)+len(r.Value)+len(r.Topic))
+		}
+	}
+	debug.SetMemoryLimit(limit + harness)
+	return limit, harness
 }
 
 func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, error) {
@@ -235,10 +272,16 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 		if err := produceAll(ctx, brokers, raw, 0); err != nil {
 			return nil, err
 		}
+		res.HeapLimitBytes, res.HarnessHeapBytes = raiseHeapLimit(raw, false)
 		if res.NoopConsumeEventsPerS, err = noopConsume(ctx, cfg, len(raw)); err != nil {
 			return nil, err
 		}
 	}
+
+	if o.rate > 0 {
+		res.HeapLimitBytes, res.HarnessHeapBytes = raiseHeapLimit(raw, true)
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1) - res.HarnessHeapBytes)
 
 	var lat []float64 // ms, one per record; appended on the consume loop only
 	runCtx, stop := context.WithCancel(ctx)
@@ -270,6 +313,17 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	case <-watching:
 	case <-time.After(10 * time.Second):
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile() // also on errors; stopping twice is harmless
+	}
 	start := time.Now()
 	produced := make(chan error, 1)
 	if o.rate > 0 {
@@ -299,6 +353,7 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 		}
 	}
 	took := time.Since(start)
+	pprof.StopCPUProfile()
 	bar.Finish()
 	fmt.Fprintln(w)
 
@@ -541,6 +596,10 @@ func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  trigger latency p50/p99  %10.1f / %.1f ms (produce → trigger on the topic; %d triggers)\n", r.TriggerLatencyMS.P50, r.TriggerLatencyMS.P99, r.TriggerLatencyMS.N)
 	fmt.Fprintf(w, "  precision / recall / F1  %.4f / %.4f / %.4f\n", r.Accuracy.Precision, r.Accuracy.Recall, r.Accuracy.F1)
 	fmt.Fprintf(w, "  peak RSS                 %10.0f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
+	if r.HeapLimitBytes > 0 {
+		fmt.Fprintf(w, "  heap limit               %10.0f MiB for the service + %.0f MiB for the traffic, truth and broker in this process\n",
+			float64(r.HeapLimitBytes)/(1<<20), float64(r.HarnessHeapBytes)/(1<<20))
+	}
 	fmt.Fprintf(w, "  state per customer       %10.0f bytes on disk\n", r.StateBytesPerCustomer)
 	fmt.Fprintf(w, "\n| people | records | sink | rate | events/s | no-op events/s | ratio | p50 ms | p99 ms | F1 | peak RSS MiB | state B/customer |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
