@@ -20,8 +20,11 @@ import (
 // older one in ClickHouse.
 
 // RowBatch is one engine batch's rows, encoded by the sink that reads them.
+// Size is the length of the stored data; Data may be nil once the reader
+// has decoded it (see EachRowBatch), AckRows needs only Seq and Size.
 type RowBatch struct {
 	Seq  uint64
+	Size int
 	Data []byte
 }
 
@@ -47,21 +50,41 @@ func (t *Txn) Version() uint64 {
 // oldest first, until their data passes maxBytes (at least one). Safe to call
 // concurrently with the writer.
 func (s *Store) RowBatches(maxBytes int) ([]RowBatch, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRows}, UpperBound: []byte{prefixRows + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []RowBatch
 	n := 0
-	for it.First(); it.Valid() && (len(out) == 0 || n < maxBytes); it.Next() {
-		if len(it.Key()) != 9 {
-			return nil, fmt.Errorf("%w: row outbox key", ErrCorrupt)
+	err := s.EachRowBatch(func(b RowBatch) (bool, error) {
+		if len(out) > 0 && n >= maxBytes {
+			return false, nil
 		}
-		out = append(out, RowBatch{Seq: seqFromKey(it.Key()), Data: append([]byte(nil), it.Value()...)})
-		n += len(it.Value())
+		b.Data = append([]byte(nil), b.Data...)
+		out = append(out, b)
+		n += b.Size
+		return true, nil
+	})
+	return out, err
+}
+
+// EachRowBatch calls fn with committed row batches from the head of the
+// row outbox, oldest first, until fn returns false. b.Data is valid only
+// during the call: a reader that decodes as it goes holds one batch's
+// bytes at a time, not the whole backlog's. Safe to call concurrently with
+// the writer.
+func (s *Store) EachRowBatch(fn func(b RowBatch) (bool, error)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRows}, UpperBound: []byte{prefixRows + 1}})
+	if err != nil {
+		return err
 	}
-	return out, it.Error()
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if len(it.Key()) != 9 {
+			return fmt.Errorf("%w: row outbox key", ErrCorrupt)
+		}
+		more, err := fn(RowBatch{Seq: seqFromKey(it.Key()), Size: len(it.Value()), Data: it.Value()})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 // AckRows removes row batches once written, up to and including the last
@@ -76,7 +99,7 @@ func (s *Store) AckRows(done []RowBatch) error {
 	}
 	var n int64
 	for _, b := range done {
-		n += int64(len(b.Data))
+		n += int64(b.Size)
 	}
 	s.rowBytes.Add(-n)
 	return nil

@@ -63,7 +63,26 @@ func TestRowQueueAndVersions(t *testing.T) {
 		t.Fatalf("version after reopen %d, not above %d", v, versions[2])
 	}
 	txn.Discard()
-	if err := s.AckRows(got); err != nil {
+	// As the sink reads them: decoded one by one, stopped at will, acked
+	// by Seq and Size once the data is gone.
+	var seen []RowBatch
+	if err := s.EachRowBatch(func(b RowBatch) (bool, error) {
+		if string(b.Data) != []string{"two", "three"}[len(seen)] || b.Size != len(b.Data) {
+			t.Fatalf("batch %d: %q, size %d", len(seen), b.Data, b.Size)
+		}
+		b.Data = nil
+		seen = append(seen, b)
+		return len(seen) < 1, nil
+	}); err != nil || len(seen) != 1 {
+		t.Fatalf("EachRowBatch stopped after %d batches, %v; want 1", len(seen), err)
+	}
+	if err := s.AckRows(seen); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.PendingRowBytes(); got != int64(len("three")) {
+		t.Fatalf("pending after acking one: %d", got)
+	}
+	if err := s.AckRows(got[1:]); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.PendingRowBytes(); got != 0 {

@@ -174,16 +174,43 @@ func (w *Writer) Drain(ctx context.Context) error {
 	}
 }
 
-// readBytes bounds how much of the outbox one round reads before decoding;
-// rows average well under 1 KiB, so this rarely ends a round early.
+// readBytes bounds how much of the outbox one round decodes (at least one
+// batch); rows average well under 1 KiB, so this rarely ends a round early.
 const readBytes = 64 << 20
 
 // WriteOnce writes one round: the oldest row batches, up to BatchRows rows
 // (at least one batch), then removes them from the outbox. full reports
 // that the round stopped at the row limit, so more may be waiting.
 func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error) {
-	batches, err := w.store.RowBatches(readBytes)
-	if err != nil || len(batches) == 0 {
+	// Batches are decoded as they are read: only this round's rows are
+	// held, however long the backlog (an outage's worth).
+	var cols columns
+	var taken []state.RowBatch
+	read := 0
+	err = w.store.EachRowBatch(func(b state.RowBatch) (bool, error) {
+		if len(taken) > 0 && (cols.rows() >= w.o.BatchRows || read >= readBytes) {
+			full = true
+			return false, nil
+		}
+		if err := cols.decode(b.Data); err != nil {
+			// The outbox is written by this program in the same batch as
+			// the state; a record it cannot read means a damaged store,
+			// which must not be skipped silently.
+			return false, fmt.Errorf("row batch %d: %w", b.Seq, err)
+		}
+		b.Data = nil
+		taken = append(taken, b)
+		read += b.Size
+		if len(cols.purge.customers) > 0 {
+			// A forget ends its round: the purge after the INSERT must
+			// not meet rows of later batches (an identifier that came
+			// back as a new customer).
+			full = true
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil || len(taken) == 0 {
 		return 0, false, err
 	}
 	if w.conn == nil {
@@ -193,30 +220,6 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 			return 0, false, err
 		}
 	}
-	var cols columns
-	taken, read := 0, 0
-	for _, b := range batches {
-		read += len(b.Data)
-		if taken > 0 && cols.rows() >= w.o.BatchRows {
-			full = true
-			break
-		}
-		if err := cols.decode(b.Data); err != nil {
-			// The outbox is written by this program in the same batch as
-			// the state; a record it cannot read means a damaged store,
-			// which must not be skipped silently.
-			return 0, false, fmt.Errorf("row batch %d: %w", b.Seq, err)
-		}
-		taken++
-		if len(cols.purge.customers) > 0 {
-			// A forget ends its round: the purge after the INSERT must
-			// not meet rows of later batches (an identifier that came
-			// back as a new customer).
-			full = true
-			break
-		}
-	}
-	full = full || read >= readBytes
 	began := time.Now()
 	if err := w.insert(ctx, &cols); err != nil {
 		// A fresh connection for the retry: the old one may be broken in
@@ -233,7 +236,7 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 		w.fail()
 		return 0, false, err
 	}
-	if err := w.store.AckRows(batches[:taken]); err != nil {
+	if err := w.store.AckRows(taken); err != nil {
 		return 0, false, err
 	}
 	rows = cols.rows()
