@@ -62,6 +62,7 @@ type Writer struct {
 	log   *slog.Logger
 	m     *writerMetrics
 	wake  chan struct{}
+	cols  columns // one round's rows, reused by the next (see columns.reset)
 
 	mu struct {
 		sync.Mutex
@@ -180,11 +181,14 @@ const readBytes = 64 << 20
 
 // WriteOnce writes one round: the oldest row batches, up to BatchRows rows
 // (at least one batch), then removes them from the outbox. full reports
-// that the round stopped at the row limit, so more may be waiting.
+// that the round stopped at the row limit, so more may be waiting. Rounds
+// run one at a time (Run, then Drain): they share the Writer's connection
+// and column buffers.
 func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error) {
 	// Batches are decoded as they are read: only this round's rows are
 	// held, however long the backlog (an outage's worth).
-	var cols columns
+	cols := &w.cols
+	defer cols.reset()
 	var taken []state.RowBatch
 	read := 0
 	err = w.store.EachRowBatch(func(b state.RowBatch) (bool, error) {
@@ -221,7 +225,7 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 		}
 	}
 	began := time.Now()
-	if err := w.insert(ctx, &cols); err != nil {
+	if err := w.insert(ctx, cols); err != nil {
 		// A fresh connection for the retry: the old one may be broken in
 		// ways the pool does not notice.
 		w.conn.Close()
