@@ -55,6 +55,8 @@ type Engine struct {
 
 	// prenormBuf is reused by prenormalise from batch to batch.
 	prenormBuf []normalised
+	// changes is what Changes returns, reused from batch to batch.
+	changes Changes
 }
 
 type idType struct {

@@ -47,6 +47,7 @@ type benchOptions struct {
 	partitions int
 	eventsOut  string
 	cpuProfile string
+	memProfile string
 }
 
 func benchCmd() *cobra.Command {
@@ -106,6 +107,7 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 	f.Uint64Var(&o.seed, "seed", 1, "generator seed (same seed, same traffic)")
 	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic of the in-process broker")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (consuming) to this file, for go tool pprof")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken as the measured phase ends to this file, for go tool pprof")
 	f.StringVar(&o.eventsOut, "events-out", "", "only write the generated traffic as canonical events (JSON lines, for omnistitch stitch) to this file")
 	return cmd
 }
@@ -179,6 +181,19 @@ type benchResult struct {
 	// raiseHeapLimit).
 	HeapLimitBytes   int64 `json:"heap_limit_bytes"`
 	HarnessHeapBytes int64 `json:"harness_heap_bytes"`
+}
+
+// writeHeapProfile writes the heap as of the last collection to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // raiseHeapLimit adds the harness's heap to the soft memory limit, if one
@@ -354,6 +369,11 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	}
 	took := time.Since(start)
 	pprof.StopCPUProfile()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return nil, err
+		}
+	}
 	bar.Finish()
 	fmt.Fprintln(w)
 
