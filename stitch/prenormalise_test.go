@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/omnistitch/omnistitch/internal/config"
-	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 	"github.com/omnistitch/omnistitch/stitch/event"
 )
@@ -56,15 +55,7 @@ func TestLargeBatchNormalisedAhead(t *testing.T) {
 
 func outcomes(t *testing.T, cfg *config.Config, evs []event.Event, batch int) []string {
 	t.Helper()
-	store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 64, IdentifierCache: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	eng, err := stitch.New(cfg, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, cfg, 64)
 	var out []string
 	for i := 0; i < len(evs); i += batch {
 		res, err := eng.Apply(evs[i:min(i+batch, len(evs))])

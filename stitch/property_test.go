@@ -103,17 +103,25 @@ func canonical(groups map[string][]string) []string {
 	return out
 }
 
-func partition(t *testing.T, cfg *config.Config, evs []event.Event, batch int) []string {
+// openEngine opens an engine over a new store in a temporary directory,
+// with caches of the given size; the store closes when the test ends.
+func openEngine(t *testing.T, cfg *config.Config, cache int) *stitch.Engine {
 	t.Helper()
-	store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 16, IdentifierCache: 16})
+	store, err := state.Open(t.TempDir(), state.Options{CustomerCache: cache, IdentifierCache: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	eng, err := stitch.New(cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return eng
+}
+
+func partition(t *testing.T, cfg *config.Config, evs []event.Event, batch int) []string {
+	t.Helper()
+	eng := openEngine(t, cfg, 16)
 	for i := 0; i < len(evs); i += batch {
 		res, err := eng.Apply(evs[i:min(i+batch, len(evs))])
 		if err != nil {
@@ -124,7 +132,7 @@ func partition(t *testing.T, cfg *config.Config, evs []event.Event, batch int) [
 		}
 	}
 	groups := map[string][]string{}
-	err = eng.Customers(func(c *state.Customer) error {
+	err := eng.Customers(func(c *state.Customer) error {
 		var prev *stitch.JourneyRow
 		return eng.Journey(c.ID, func(r *stitch.JourneyRow) error {
 			if prev != nil && (r.TS < prev.TS || (r.TS == prev.TS && r.EventID <= prev.EventID) || r.Seq != prev.Seq+1) {
