@@ -40,6 +40,9 @@ type Engine struct {
 
 	rules      *rules.Set // nil: no trigger rules
 	ruleByName map[string]*rules.Rule
+	// segsByName is rules.Segments by name: memberships evaluated in this
+	// order come out sorted, as Customer.Segments keeps them.
+	segsByName []*rules.Segment
 	// thenPos numbers the sequence and absence rules for Customer.LastThen;
 	// thenFP fingerprints their names and second events (0: none).
 	thenPos map[*rules.Rule]int
@@ -139,6 +142,8 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 			e.ruleByName[r.Name] = r
 		}
 		e.thenPos, e.thenFP = thenIndex(set)
+		e.segsByName = slices.Clone(set.Segments)
+		slices.SortFunc(e.segsByName, func(x, y *rules.Segment) int { return strings.Compare(x.Name, y.Name) })
 	}
 	return e, nil
 }

@@ -144,18 +144,17 @@ func (a *applier) matches(m *rules.Match, ev *event.Event) bool {
 
 // segments recomputes c's memberships and reports the changes.
 func (a *applier) segments(c *state.Customer, ev *event.Event) (entered, exited []string) {
-	if len(a.e.rules.Segments) == 0 {
+	if len(a.e.segsByName) == 0 {
 		return nil, nil
 	}
 	env := a.env(c, ev)
-	now := a.segScratch[:0]
-	for _, s := range a.e.rules.Segments {
+	now := a.segScratch[:0] // sorted: segsByName is
+	for _, s := range a.e.segsByName {
 		if ok, err := s.If.Eval(env); ok && err == nil {
 			now = append(now, s.Name)
 		}
 	}
 	a.segScratch = now
-	slices.Sort(now)
 	if slices.Equal(now, c.Segments) {
 		return nil, nil
 	}
@@ -183,9 +182,16 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 	if r.Kind == rules.KindSequence && len(c.Pending) > 0 {
 		// First events whose window the watermark has passed can never be
 		// completed (absences leave when their timer fires).
+		// The list is in time order: only its head can have passed.
 		wm := a.watermark()
-		if c.Pending[0].TS+within < wm || slices.ContainsFunc(c.Pending, func(p state.Pending) bool { return p.Rule == r.Name && p.TS+within < wm }) {
-			a.dropPending(c, r, func(p *state.Pending) bool { return p.TS+within < wm })
+		for _, p := range c.Pending {
+			if p.TS+within >= wm {
+				break
+			}
+			if p.Rule == r.Name {
+				a.dropPending(c, r, func(p *state.Pending) bool { return p.TS+within < wm })
+				break
+			}
 		}
 	}
 	for _, m := range r.CancelOn {
