@@ -308,6 +308,38 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1) - res.HarnessHeapBytes)
 
+	// The trigger watcher connects first: a consumer still connecting
+	// would add its start-up to the first triggers' latency. The clock
+	// starts before the service does, as the no-op consumer's does before
+	// it joins its group: in rate-0 mode everything is in the broker
+	// already, and the service applies from its first poll.
+	set, err := stitch.LoadRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	trigLat := make(chan []float64, 1)
+	trigCtx, stopTrig := context.WithCancel(ctx)
+	defer stopTrig()
+	watching := make(chan struct{})
+	var trigSeen atomic.Int64
+	go func() { trigLat <- watchTriggers(trigCtx, brokers, set, byEvent, producedAt, &trigSeen, watching) }()
+	select {
+	case <-watching:
+	case <-time.After(10 * time.Second):
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile() // also on errors; stopping twice is harmless
+	}
+	start := time.Now()
+
 	var lat []float64 // ms, one per record; appended on the consume loop only
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -329,28 +361,6 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) (*benchResult, e
 	case err := <-done:
 		return nil, err
 	}
-	trigLat := make(chan []float64, 1)
-	trigCtx, stopTrig := context.WithCancel(ctx)
-	defer stopTrig()
-	watching := make(chan struct{})
-	var trigSeen atomic.Int64
-	go func() { trigLat <- watchTriggers(trigCtx, brokers, r.eng, byEvent, producedAt, &trigSeen, watching) }()
-	select { // a consumer still connecting would add its start-up to the first triggers' latency
-	case <-watching:
-	case <-time.After(10 * time.Second):
-	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile() // also on errors; stopping twice is harmless
-	}
-	start := time.Now()
 	produced := make(chan error, 1)
 	if o.rate > 0 {
 		fmt.Fprintf(w, "Producing %d records at %d/s while the service consumes…\n", n, o.rate)
@@ -449,8 +459,7 @@ func awaitTriggers(store *state.Store, seen *atomic.Int64, max time.Duration) {
 	}
 }
 
-func watchTriggers(ctx context.Context, brokers []string, eng *stitch.Engine, byEvent map[uint64]int32, producedAt []int64, seen *atomic.Int64, watching chan<- struct{}) []float64 {
-	set := eng.Rules()
+func watchTriggers(ctx context.Context, brokers []string, set *rules.Set, byEvent map[uint64]int32, producedAt []int64, seen *atomic.Int64, watching chan<- struct{}) []float64 {
 	if set == nil {
 		close(watching)
 		return nil
@@ -468,15 +477,19 @@ func watchTriggers(ctx context.Context, brokers []string, eng *stitch.Engine, by
 		return nil
 	}
 	defer cl.Close()
-	// One poll with a deadline: metadata, offsets and the fetch session
-	// are then in place.
-	first, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	cl.PollFetches(first)
-	cancel()
-	close(watching)
+	// The first poll has a deadline: metadata, offsets and the fetch
+	// session are then in place. What it brings counts like the rest.
 	var lat []float64
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
+	for first := true; ctx.Err() == nil; first = false {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if first {
+			pollCtx, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
+		}
+		fs := cl.PollFetches(pollCtx)
+		cancel()
+		if first {
+			close(watching)
+		}
 		now := time.Now()
 		recs := fs.Records()
 		seen.Add(int64(len(recs)))
