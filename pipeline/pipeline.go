@@ -204,17 +204,20 @@ func (s *Service) resumeFromState(_ context.Context, offsets map[string]map[int3
 // leaves the group. It returns nil on a clean stop.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.cl.Close()
+	if err := s.cl.Ping(ctx); err == nil {
+		if err := s.ensureOutputTopics(ctx); err != nil {
+			return err
+		}
+		s.ready.Store(true)
+	} else {
+		s.log.Warn("brokers not reachable yet; the client keeps trying", "err", err)
+	}
 	sendCtx, stopSending := context.WithCancel(context.Background())
 	sendDone := make(chan struct{})
 	go func() {
 		defer close(sendDone)
 		s.sendLoop(sendCtx)
 	}()
-	if err := s.cl.Ping(ctx); err == nil {
-		s.ready.Store(true)
-	} else {
-		s.log.Warn("brokers not reachable yet; the client keeps trying", "err", err)
-	}
 	err := s.consume(ctx)
 	s.ready.Store(false)
 
