@@ -98,6 +98,13 @@ func (t *Txn) addOp(k []byte, off, vlen int, del bool) {
 // and two length varints. Sized once, the batch is not copied as it grows.
 func batchSize(bytes, n int) int { return 12 + bytes + 11*n }
 
+// maxRetainedBatch is the largest Pebble batch buffer kept for the next
+// Commit. Pebble keeps up to 1 MiB by default; a service batch is several
+// MiB, so each Commit allocated its buffer anew (a tenth of what the engine
+// allocates per event). The memtable copies a committed batch, so reusing
+// the buffer is safe; Pebble's pool drops it when the collector runs.
+const maxRetainedBatch = 64 << 20
+
 // opRef is an op's place in Txn.ops with 8 of its key's bytes (the first
 // 8, then whichever sortOpRefs is ordering by); see Commit.
 type opRef struct {
@@ -376,7 +383,7 @@ func (t *Txn) Commit() error {
 	tmp := slices.Grow(t.s.opRefsTmp[:0], len(refs))[:len(refs)]
 	t.s.opRefs, t.s.opRefsTmp = refs, tmp
 	refs = sortOpRefs(refs, tmp, func(i uint32) []byte { return t.opKey(&t.ops[i]) })
-	t.b = t.s.db.NewBatchWithSize(batchSize(len(t.arena), len(refs)))
+	t.b = t.s.db.NewBatchWithSize(batchSize(len(t.arena), len(refs)), pebble.WithMaxRetainedSizeBytes(maxRetainedBatch))
 	for n, r := range refs {
 		o := &t.ops[r.i]
 		// Equal keys share every byte sortOpRefs left in prefix, so unequal
