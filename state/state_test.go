@@ -331,11 +331,13 @@ func TestPendingListKey(t *testing.T) {
 	}
 	commit := func(tx *Txn, wantSets, wantDels int) {
 		t.Helper()
+		var sets, dels int
+		s.committed = func(tx *Txn) { sets, dels = pendingWrites(tx) }
+		defer func() { s.committed = nil }()
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		// The buffered writes stay in ops after Commit.
-		if sets, dels := pendingWrites(tx); sets != wantSets || dels != wantDels {
+		if sets != wantSets || dels != wantDels {
 			t.Fatalf("pending key writes: %d sets, %d deletes; want %d and %d", sets, dels, wantSets, wantDels)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,14 @@ type Store struct {
 	// opRefs and opRefsTmp are Commit's sort buffers, reused (one Txn at
 	// a time).
 	opRefs, opRefsTmp []opRef
+	// spare holds the last finished Txn's buffers for the next (see
+	// txnBufs); behind a mutex, so that Txns that overlap (none do today)
+	// take their own.
+	spareMu sync.Mutex
+	spare   *txnBufs
+	// committed, when set (tests), sees each Txn after its writes reached
+	// Pebble and before its buffers are released.
+	committed func(*Txn)
 }
 
 type txnSizes struct{ cust, ids, seen, journeys, ops, arena int }

@@ -116,19 +116,72 @@ func (t *Txn) opKey(o *op) []byte { return t.arena[o.off : o.off+o.klen] }
 
 // Begin starts a Txn. Only one may be open at a time.
 func (s *Store) Begin() *Txn {
-	h := s.hint
-	return &Txn{
-		s:         s,
-		cust:      make(map[string]*Customer, h.cust),
-		custDirty: make(map[string]struct{}, h.cust),
-		ids:       make(map[string]*Identifier, h.ids),
-		idsDirty:  make(map[string]struct{}),
-		seen:      make(map[string]struct{}, h.seen),
-		journeys:  make(map[string][]int, h.journeys),
-		orig:      make(map[string]journeyEnd, h.cust),
-		ops:       make([]op, 0, h.ops),
-		arena:     make([]byte, 0, h.arena),
+	s.spareMu.Lock()
+	b := s.spare
+	s.spare = nil
+	s.spareMu.Unlock()
+	if b == nil {
+		h := s.hint
+		b = &txnBufs{
+			cust:      make(map[string]*Customer, h.cust),
+			custDirty: make(map[string]struct{}, h.cust),
+			ids:       make(map[string]*Identifier, h.ids),
+			idsDirty:  make(map[string]struct{}),
+			seen:      make(map[string]struct{}, h.seen),
+			journeys:  make(map[string][]int, h.journeys),
+			orig:      make(map[string]journeyEnd, h.cust),
+			ops:       make([]op, 0, h.ops),
+			arena:     make([]byte, 0, h.arena),
+		}
 	}
+	return &Txn{s: s, cust: b.cust, custDirty: b.custDirty, ids: b.ids, idsDirty: b.idsDirty, seen: b.seen,
+		journeys: b.journeys, orig: b.orig, ops: b.ops, arena: b.arena}
+}
+
+// txnBufs are a Txn's maps and buffers, kept by the Store from one Txn to
+// the next: a service batch fills maps of thousands of entries and an
+// arena of megabytes, which allocated anew were ~40% of the bytes the
+// engine allocates per event. Nothing outside the Txn keeps a reference
+// into them (keys and values handed out are copies), and a Txn gives them
+// back only once it is done (Commit or Discard), after which it has none:
+// a use of a finished Txn fails loudly instead of changing the next one.
+type txnBufs struct {
+	cust      map[string]*Customer
+	custDirty map[string]struct{}
+	ids       map[string]*Identifier
+	idsDirty  map[string]struct{}
+	seen      map[string]struct{}
+	journeys  map[string][]int
+	orig      map[string]journeyEnd
+	ops       []op
+	arena     []byte
+}
+
+// maxSpareOps bounds what is kept: buffers of an exceptionally large Txn go
+// to the collector.
+const maxSpareOps = 1 << 20
+
+// release hands the Txn's buffers back to the Store, emptied.
+func (t *Txn) release() {
+	if t.cust == nil {
+		return // released already
+	}
+	if len(t.ops) <= maxSpareOps {
+		clear(t.cust)
+		clear(t.custDirty)
+		clear(t.ids)
+		clear(t.idsDirty)
+		clear(t.seen)
+		clear(t.journeys)
+		clear(t.orig)
+		clear(t.ops) // drops the ops' entries
+		b := &txnBufs{cust: t.cust, custDirty: t.custDirty, ids: t.ids, idsDirty: t.idsDirty, seen: t.seen,
+			journeys: t.journeys, orig: t.orig, ops: t.ops[:0], arena: t.arena[:0]}
+		t.s.spareMu.Lock()
+		t.s.spare = b
+		t.s.spareMu.Unlock()
+	}
+	t.cust, t.custDirty, t.ids, t.idsDirty, t.seen, t.journeys, t.orig, t.ops, t.arena = nil, nil, nil, nil, nil, nil, nil, nil, nil
 }
 
 type journeyEnd struct {
@@ -443,6 +496,10 @@ func (t *Txn) Commit() error {
 			}
 		}
 	}
+	if t.s.committed != nil {
+		t.s.committed(t)
+	}
+	t.release()
 	return nil
 }
 
@@ -471,6 +528,7 @@ func (t *Txn) Discard() {
 	}
 	t.s.rowBytes.Add(-t.rowBytes)
 	t.rowBytes = 0
+	t.release()
 }
 
 // JourneyChange is what a Txn did to one customer's journey: the earliest
