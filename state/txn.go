@@ -25,28 +25,14 @@ type Txn struct {
 	s *Store
 	b *pebble.Batch
 
-	cust      map[string]*Customer // nil value: deleted in this Txn
-	custDirty map[string]struct{}
-	ids       map[string]*Identifier
-	idsDirty  map[string]struct{}
+	txnBufs // the large maps and buffers, kept by the Store for the next Txn
+
 	// Records not taken from the caches (read from Pebble or created):
 	// only these need adding at Commit; the others are there already.
 	custUncached, idsUncached []string
-	seen                      map[string]struct{} // event ids applied in this Txn
-	journeys                  map[string][]int    // customer → indexes in ops of its journey writes in this Txn
 	scratch                   []byte
 
-	// Writes are buffered and handed to Pebble sorted by key at Commit:
-	// the memtable inserts a batch with one cursor that starts each
-	// search from the previous insert's place, so sorted keys cost a
-	// short walk instead of a descent from the top of the skiplist.
-	ops   []op
-	arena []byte
-
-	// What each customer's journey ended with before this Txn, taken when
-	// the customer is first read, for AppendedTail.
-	orig map[string]journeyEnd
-	jit  *pebble.Iterator // see journeyIter
+	jit *pebble.Iterator // see journeyIter
 
 	timers       map[string]string // timer key → customer ("" deleted) written in this Txn
 	timerKeys    []string          // the keys of timers, sorted
@@ -134,8 +120,7 @@ func (s *Store) Begin() *Txn {
 			arena:     make([]byte, 0, h.arena),
 		}
 	}
-	return &Txn{s: s, cust: b.cust, custDirty: b.custDirty, ids: b.ids, idsDirty: b.idsDirty, seen: b.seen,
-		journeys: b.journeys, orig: b.orig, ops: b.ops, arena: b.arena}
+	return &Txn{s: s, txnBufs: *b}
 }
 
 // txnBufs are a Txn's maps and buffers, kept by the Store from one Txn to
@@ -144,17 +129,25 @@ func (s *Store) Begin() *Txn {
 // engine allocates per event. Nothing outside the Txn keeps a reference
 // into them (keys and values handed out are copies), and a Txn gives them
 // back only once it is done (Commit or Discard), after which it has none:
-// a use of a finished Txn fails loudly instead of changing the next one.
+// a write to a finished Txn panics instead of changing the next one.
 type txnBufs struct {
-	cust      map[string]*Customer
+	cust      map[string]*Customer // nil value: deleted in this Txn
 	custDirty map[string]struct{}
 	ids       map[string]*Identifier
 	idsDirty  map[string]struct{}
-	seen      map[string]struct{}
-	journeys  map[string][]int
-	orig      map[string]journeyEnd
-	ops       []op
-	arena     []byte
+	seen      map[string]struct{} // event ids applied in this Txn
+	journeys  map[string][]int    // customer → indexes in ops of its journey writes in this Txn
+
+	// Writes are buffered and handed to Pebble sorted by key at Commit:
+	// the memtable inserts a batch with one cursor that starts each
+	// search from the previous insert's place, so sorted keys cost a
+	// short walk instead of a descent from the top of the skiplist.
+	ops   []op
+	arena []byte
+
+	// What each customer's journey ended with before this Txn, taken when
+	// the customer is first read, for AppendedTail.
+	orig map[string]journeyEnd
 }
 
 // maxSpareOps bounds what is kept: buffers of an exceptionally large Txn go
@@ -175,13 +168,13 @@ func (t *Txn) release() {
 		clear(t.journeys)
 		clear(t.orig)
 		clear(t.ops) // drops the ops' entries
-		b := &txnBufs{cust: t.cust, custDirty: t.custDirty, ids: t.ids, idsDirty: t.idsDirty, seen: t.seen,
-			journeys: t.journeys, orig: t.orig, ops: t.ops[:0], arena: t.arena[:0]}
+		b := t.txnBufs
+		b.ops, b.arena = b.ops[:0], b.arena[:0]
 		t.s.spareMu.Lock()
-		t.s.spare = b
+		t.s.spare = &b
 		t.s.spareMu.Unlock()
 	}
-	t.cust, t.custDirty, t.ids, t.idsDirty, t.seen, t.journeys, t.orig, t.ops, t.arena = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	t.txnBufs = txnBufs{}
 }
 
 type journeyEnd struct {
