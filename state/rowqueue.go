@@ -88,19 +88,26 @@ func (s *Store) EachRowBatch(fn func(b RowBatch) (bool, error)) error {
 }
 
 // AckRows removes row batches once written, up to and including the last
-// one given. Safe to call concurrently with the writer.
+// one given. Safe to call concurrently with the writer. Batches acked
+// before are not counted off again, so PendingRowBytes stays right when a
+// caller acks a batch twice (a retry after an error, say).
 func (s *Store) AckRows(done []RowBatch) error {
 	if len(done) == 0 {
 		return nil
 	}
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
 	last := done[len(done)-1].Seq
 	if err := s.db.DeleteRange(seqKey(prefixRows, 0), seqKey(prefixRows, last+1), s.sync); err != nil {
 		return err
 	}
 	var n int64
 	for _, b := range done {
-		n += int64(b.Size)
+		if b.Seq >= s.ackedRows {
+			n += int64(b.Size)
+		}
 	}
+	s.ackedRows = max(s.ackedRows, last+1)
 	s.rowBytes.Add(-n)
 	return nil
 }
@@ -116,6 +123,9 @@ func (s *Store) openRows() error {
 		return err
 	}
 	s.nextRows.Store(next)
+	if s.ackedRows, err = s.firstSeq(prefixRows); err != nil {
+		return err
+	}
 	var n int64
 	if err := scan(s.db, []byte{prefixRows}, []byte{prefixRows + 1}, func(_, v []byte) error {
 		n += int64(len(v))

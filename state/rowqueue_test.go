@@ -94,4 +94,23 @@ func TestRowQueueAndVersions(t *testing.T) {
 	if err := s.AckRows(nil); err != nil {
 		t.Fatal(errors.New("acking nothing must be harmless"))
 	}
+	// Acking again (a retry) counts nothing off twice, also once new rows
+	// wait behind the batches acked.
+	if err := s.AckRows(got); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.PendingRowBytes(); got != 0 {
+		t.Fatalf("pending after acking twice: %d, want 0", got)
+	}
+	txn = s.Begin()
+	txn.EnqueueRows([]byte("four"))
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckRows(got[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.PendingRowBytes(); got != int64(len("four")) {
+		t.Fatalf("pending after a stale ack: %d, want %d", got, len("four"))
+	}
 }

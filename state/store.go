@@ -53,7 +53,11 @@ type Store struct {
 	// the ClickHouse sink like the Kafka outbox's counters.
 	nextRows atomic.Uint64
 	rowBytes atomic.Int64
-	version  uint64 // last row version committed; owned by the writer
+	// ackedRows: row batches below this sequence number are acked
+	// (removed and counted off rowBytes); under ackMu.
+	ackMu     sync.Mutex
+	ackedRows uint64
+	version   uint64 // last row version committed; owned by the writer
 
 	nextTrigger  uint64 // owned by the writer
 	eventTime    int64  // newest event time committed; owned by the writer
