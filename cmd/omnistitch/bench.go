@@ -203,9 +203,9 @@ func writeHeapProfile(file string) error {
 // the generated traffic, the truth kept for scoring and the in-process
 // broker's copy of every record share its heap: under the service's limit
 // alone the collector runs without pause (a third of the events/s, and the
-// no-op consumer's figure a quarter) and the bench measures itself. With
-// rate, the broker's copy arrives during the run; it is counted as twice
-// the records' bytes.
+// no-op consumer's figure a quarter) and the bench measures itself. raw
+// are the records still to produce (rate mode): the broker's copy of them
+// arrives during the run, counted as twice their bytes.
 func raiseHeapLimit(raw []*kgo.Record) (limit, harness int64) {
 	limit = debug.SetMemoryLimit(-1)
 	if limit == math.MaxInt64 {
@@ -464,13 +464,7 @@ func watchTriggers(ctx context.Context, brokers []string, set *rules.Set, byEven
 		close(watching)
 		return nil
 	}
-	topics := []string{set.Topic}
-	for _, r := range set.Rules {
-		if t := set.TopicOf(r); !slices.Contains(topics, t) {
-			topics = append(topics, t)
-		}
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(ruleTopics(set)...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		close(watching)
@@ -691,6 +685,11 @@ func triggerTopics(cfg *config.Config) []string {
 	if err != nil {
 		return nil // the service reports it when it starts
 	}
+	return ruleTopics(set)
+}
+
+// ruleTopics are the topics set's triggers go to.
+func ruleTopics(set *rules.Set) []string {
 	topics := []string{set.Topic}
 	for _, r := range set.Rules {
 		if t := set.TopicOf(r); !slices.Contains(topics, t) {
