@@ -84,7 +84,8 @@ func benchService(b *testing.B, ch string) {
 			b.Fatal(err)
 		}
 		o := Options{Brokers: br.Addrs(), Group: "bench", Decoders: decoders,
-			DeadLetterTopic: deadTopic, MaxPollRecords: cfg.Kafka.MaxPollRecords}
+			DeadLetterTopic: deadTopic, MaxPollRecords: cfg.Kafka.MaxPollRecords,
+			AlignWindow: time.Duration(cfg.Kafka.AlignWindowMS) * time.Millisecond}
 		var w *chsink.Writer
 		if ch != "" {
 			cfg.ClickHouse.Addr, cfg.ClickHouse.Database, _ = strings.Cut(ch, "/")

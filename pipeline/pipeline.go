@@ -47,6 +47,10 @@ type Options struct {
 	Decoders        map[string]Decoder // input topic → how its records become events
 	DeadLetterTopic string
 	MaxPollRecords  int // default 10000
+	// AlignWindow is how far ahead in event time a partition's records are
+	// applied of the slowest partition with a backlog (see aligner); 0
+	// applies records as polled.
+	AlignWindow time.Duration
 	// InstanceID, if set, makes the consumer a static group member
 	// (KIP-345): a restart with the same id takes the partitions back
 	// without waiting for the dead member's session to time out.
@@ -100,6 +104,12 @@ type Service struct {
 	lastTS []int64 // event times of the batch being applied; consume loop only
 	// decErrs is decode's error per record of the batch; consume loop only.
 	decErrs []error
+	// align keeps partitions in step by event time; consume loop only.
+	align *aligner
+	// revokedParts are partitions revoked or lost since the consume loop
+	// last looked (see revoked).
+	revokedMu    sync.Mutex
+	revokedParts []map[string][]int32
 
 	// engMu gives the engine one writer: the consume loop holds it for a
 	// batch, data-subject requests (admin.go) for theirs.
@@ -130,7 +140,8 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{o: o, eng: eng, store: store, log: o.Logger, m: newMetrics(o.Registerer, func() float64 { return float64(store.Pending()) }), wake: make(chan struct{}, 1)}
+	s := &Service{o: o, eng: eng, store: store, log: o.Logger, m: newMetrics(o.Registerer, func() float64 { return float64(store.Pending()) }), wake: make(chan struct{}, 1),
+		align: newAligner(o.AlignWindow, alignIdle)}
 	topics := make([]string, 0, len(o.Decoders))
 	for t := range o.Decoders {
 		topics = append(topics, t)
@@ -141,6 +152,13 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 		kgo.ConsumeTopics(topics...),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AdjustFetchOffsetsFn(s.resumeFromState),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.revoked),
+		// A partition resumed by the aligner is fetched only after the
+		// fetch in flight for the others returns, which a broker with
+		// nothing new for them holds for up to this long (default 5s).
+		// Records present are returned at once either way.
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.AutoCommitMarks(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -237,8 +255,15 @@ func (s *Service) Run(ctx context.Context) error {
 const drainTimeout = 10 * time.Second
 
 func (s *Service) consume(ctx context.Context) error {
-	var evs []event.Event
-	var srcs []*kgo.Record
+	var (
+		evs     []event.Event
+		srcs    []*kgo.Record
+		polled  []*kgo.Record // this poll's records, partition by partition
+		entries []alignEntry  // the same, decoded
+		batch   []alignEntry  // what the aligner lets through
+		took    []*kgo.Record // batch's records, for counting and marking
+	)
+	last := map[alignKey]*kgo.Record{} // each partition's last record in the batch
 	idleAfter := time.Duration(0)
 	if set := s.eng.Rules(); set != nil && set.IdleAfter > 0 {
 		idleAfter = set.IdleAfter
@@ -248,11 +273,29 @@ func (s *Service) consume(ctx context.Context) error {
 		if !s.waitForSinks(ctx) {
 			return nil
 		}
-		pollCtx, cancelPoll := ctx, context.CancelFunc(func() {})
-		if idleAfter > 0 {
-			pollCtx, cancelPoll = context.WithTimeout(ctx, idleAfter)
+		wait := idleAfter
+		if s.align.held > 0 && (wait == 0 || wait > alignPollWait) {
+			// Held records wait on a partition that may have gone
+			// silent; poll often enough to notice (see aligner.idle).
+			wait = alignPollWait
 		}
-		fetches := s.cl.PollRecords(pollCtx, s.o.MaxPollRecords)
+		pollCtx, cancelPoll := ctx, context.CancelFunc(func() {})
+		if s.align.due(time.Now()) {
+			// The last batch was cut short: take what the client has
+			// buffered, but wait for nothing (a nil context).
+			pollCtx = nil
+		} else if wait > 0 {
+			pollCtx, cancelPoll = context.WithTimeout(ctx, wait)
+		}
+		// Aligned, a poll takes everything the client has buffered (a
+		// fetch response holds every partition's next records, so the
+		// slowest partition is seen with the others) and the aligner
+		// limits the batch; otherwise the poll does.
+		n := s.o.MaxPollRecords
+		if s.align.window > 0 {
+			n = 0
+		}
+		fetches := s.cl.PollRecords(pollCtx, n)
 		cancelPoll()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			s.cl.AllowRebalance()
@@ -265,8 +308,13 @@ func (s *Service) consume(ctx context.Context) error {
 			s.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		s.ready.Store(true)
-		recs := fetches.Records()
-		if len(recs) == 0 {
+		// Partitions revoked or lost since the last poll take their held
+		// records with them, before this poll's records (possibly of the
+		// same partitions, assigned again) are queued.
+		s.dropRevoked()
+		polled = polled[:0]
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) { polled = append(polled, p.Records...) })
+		if len(polled) == 0 && s.align.held == 0 {
 			s.cl.AllowRebalance()
 			if idle := time.Since(lastRecord); idleAfter > 0 && idle >= idleAfter {
 				if err := s.fireIdle(idle); err != nil {
@@ -275,22 +323,44 @@ func (s *Service) consume(ctx context.Context) error {
 			}
 			continue
 		}
-		lastRecord = time.Now()
 		began := time.Now()
-		evs, srcs, s.lastTS = evs[:0], srcs[:0], s.lastTS[:0]
+		if len(polled) > 0 {
+			lastRecord = began
+		}
+		evs, s.decErrs = s.decode(polled, evs, s.decErrs)
+		entries = entries[:0]
+		for i, r := range polled {
+			entries = append(entries, alignEntry{rec: r, ev: evs[i], err: s.decErrs[i]})
+		}
+		clear(s.decErrs)
+		i := 0
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			n := len(p.Records)
+			s.align.add(p.Topic, p.Partition, p.HighWatermark, entries[i:i+n], began)
+			i += n
+		})
+		clear(entries)
+		batch = s.align.take(began, clearEntries(batch), s.o.MaxPollRecords)
+		s.pauseHeld(began)
+		if len(batch) == 0 {
+			s.cl.AllowRebalance()
+			continue
+		}
+		evs, srcs, took, s.lastTS = evs[:0], srcs[:0], took[:0], s.lastTS[:0]
+		clear(last)
 		var bad []*state.Message
-		evs, s.decErrs = s.decode(recs, evs, s.decErrs)
-		for i, r := range recs {
-			if err := s.decErrs[i]; err != nil {
-				bad = append(bad, s.deadLetter(r, err))
+		for i := range batch {
+			e := &batch[i]
+			took = append(took, e.rec)
+			last[alignKey{e.rec.Topic, e.rec.Partition}] = e.rec
+			if e.err != nil {
+				bad = append(bad, s.deadLetter(e.rec, e.err))
 				continue
 			}
-			evs[len(srcs)] = evs[i]
-			srcs = append(srcs, r)
-			s.lastTS = append(s.lastTS, evs[i].TS)
+			evs = append(evs, e.ev)
+			srcs = append(srcs, e.rec)
+			s.lastTS = append(s.lastTS, e.ev.TS)
 		}
-		evs = evs[:len(srcs)]
-		clear(s.decErrs)
 		s.engMu.Lock()
 		res, err := s.eng.ApplyWith(evs, func(t *state.Txn, res *stitch.Result) error {
 			for i, out := range res.Outcomes {
@@ -302,11 +372,9 @@ func (s *Service) consume(ctx context.Context) error {
 				t.Enqueue(m)
 			}
 			s.enqueueTriggers(t, res)
-			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-				if n := len(p.Records); n > 0 {
-					t.SetOffset(p.Topic, p.Partition, p.Records[n-1].Offset+1)
-				}
-			})
+			for k, r := range last {
+				t.SetOffset(k.topic, k.part, r.Offset+1)
+			}
 			if s.o.Stage != nil {
 				return s.o.Stage(t, res)
 			}
@@ -317,19 +385,22 @@ func (s *Service) consume(ctx context.Context) error {
 			s.cl.AllowRebalance()
 			return fmt.Errorf("pipeline: applying a batch: %w", err)
 		}
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if n := len(p.Records); n > 0 {
-				next := p.Records[n-1].Offset + 1
-				part := strconv.Itoa(int(p.Partition))
-				s.m.nextOffset.WithLabelValues(p.Topic, part).Set(float64(next))
-				s.m.lagRecords.WithLabelValues(p.Topic, part).Set(float64(max(p.HighWatermark-next, 0)))
+		for k, r := range last {
+			next := r.Offset + 1
+			part := strconv.Itoa(int(k.part))
+			s.m.nextOffset.WithLabelValues(k.topic, part).Set(float64(next))
+			if p := s.align.parts[k]; p != nil {
+				s.m.lagRecords.WithLabelValues(k.topic, part).Set(float64(max(p.hw-next, 0)))
 			}
-		})
-		s.count(recs, res, bad, time.Since(began))
-		if s.o.Committed != nil {
-			s.o.Committed(recs)
 		}
-		s.cl.MarkCommitRecords(recs...)
+		clear(batch)
+		s.count(took, res, bad, time.Since(began))
+		if s.o.Committed != nil {
+			s.o.Committed(took)
+		}
+		for _, r := range last {
+			s.cl.MarkCommitRecords(r)
+		}
 		s.cl.AllowRebalance()
 		if len(bad) > 0 || len(res.Triggers) > 0 {
 			s.poke()
@@ -337,6 +408,47 @@ func (s *Service) consume(ctx context.Context) error {
 		if s.o.Staged != nil {
 			s.o.Staged()
 		}
+	}
+}
+
+// alignPollWait bounds a poll while records are held; alignIdle is how
+// long a partition with a backlog may deliver nothing before it stops
+// holding the others back (its leader unreachable, say).
+const (
+	alignPollWait = time.Second
+	alignIdle     = 5 * time.Second
+)
+
+// pauseHeld stops fetching the partitions whose records the aligner holds
+// and resumes those it no longer does.
+func (s *Service) pauseHeld(now time.Time) {
+	pause, resume := s.align.pausing(now)
+	if len(pause) > 0 {
+		s.cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
+		s.cl.ResumeFetchPartitions(resume)
+	}
+}
+
+// revoked is the client's hook for partitions revoked or lost in a
+// rebalance. It runs on the client's goroutine, so it only notes them for
+// the consume loop (dropRevoked); it resumes them at once, so that one
+// assigned back to this consumer is fetched again from the stored offset.
+func (s *Service) revoked(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
+	cl.ResumeFetchPartitions(parts)
+	s.revokedMu.Lock()
+	s.revokedParts = append(s.revokedParts, parts)
+	s.revokedMu.Unlock()
+}
+
+func (s *Service) dropRevoked() {
+	s.revokedMu.Lock()
+	parts := s.revokedParts
+	s.revokedParts = nil
+	s.revokedMu.Unlock()
+	for _, p := range parts {
+		s.align.drop(p)
 	}
 }
 

@@ -123,6 +123,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 		Decoders:        decoders,
 		DeadLetterTopic: cfg.Kafka.DeadLetterTopic,
 		MaxPollRecords:  cfg.Kafka.MaxPollRecords,
+		AlignWindow:     time.Duration(cfg.Kafka.AlignWindowMS) * time.Millisecond,
 		InstanceID:      cfg.Kafka.InstanceID,
 		Logger:          log,
 		Registerer:      reg,

@@ -82,6 +82,16 @@ type Kafka struct {
 	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
 	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
 	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 50000; 1..1000000
+	// How far ahead in event time, in ms, a partition's records are applied
+	// of the slowest partition that still has a backlog; records further
+	// ahead wait, and their partition is not fetched meanwhile. Catching up
+	// on a backlog, partitions otherwise arrive out of step (a megabyte of
+	// call-centre records spans far more time than a megabyte of web
+	// traffic): the watermark runs ahead, absences fire early, and late
+	// events rewrite journeys. Partitions at their end hold nobody back.
+	// Keep it below the rules' allowed_lateness. 0 applies records as
+	// polled; default 60000; 0..86400000.
+	AlignWindowMS int `yaml:"align_window_ms"`
 	// Static group membership (KIP-345): a name unique to this instance
 	// and stable across its restarts (e.g. the StatefulSet pod name). A
 	// restarted instance then takes its partitions back at once; without

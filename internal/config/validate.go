@@ -96,6 +96,9 @@ func validateKafka(c *Config) *problem {
 	if k.MaxPollRecords < 1 || k.MaxPollRecords > 1000000 {
 		return mainProblem(fieldPath{"kafka", "max_poll_records"}, "must be between 1 and 1000000, got %d", k.MaxPollRecords)
 	}
+	if k.AlignWindowMS < 0 || k.AlignWindowMS > 86400000 {
+		return mainProblem(fieldPath{"kafka", "align_window_ms"}, "must be between 0 and 86400000 (a day), got %d", k.AlignWindowMS)
+	}
 	if t := k.TLS; !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "") {
 		return mainProblem(fieldPath{"kafka", "tls", "enabled"}, "must be true when TLS files are given")
 	}

@@ -1,0 +1,337 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch"
+	"github.com/omnistitch/omnistitch/stitch/event"
+)
+
+const minute = int64(time.Minute / time.Millisecond)
+
+// recs builds a partition's records at offsets from, from+1, ... with the
+// given event times (minutes); a negative time makes a bad record.
+func recs(topic string, part int32, from int64, minutes ...int64) []alignEntry {
+	out := make([]alignEntry, len(minutes))
+	for i, m := range minutes {
+		r := &kgo.Record{Topic: topic, Partition: part, Offset: from + int64(i)}
+		if m < 0 {
+			out[i] = alignEntry{rec: r, err: errors.New("bad")}
+			continue
+		}
+		out[i] = alignEntry{rec: r, ev: event.Event{ID: fmt.Sprintf("%s/%d/%d", topic, part, r.Offset), TS: m * minute}}
+	}
+	return out
+}
+
+// names lists entries as topic/partition/offset.
+func names(es []alignEntry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = fmt.Sprintf("%s/%d/%d", e.rec.Topic, e.rec.Partition, e.rec.Offset)
+	}
+	return out
+}
+
+func TestAlignOffPassesPollOrder(t *testing.T) {
+	a := newAligner(0, time.Second)
+	now := time.Now()
+	a.add("b", 0, 100, recs("b", 0, 0, 50, 60), now)
+	a.add("a", 0, 100, recs("a", 0, 0, 1, 2), now)
+	got := names(a.take(now, nil, 1))
+	if want := []string{"b/0/0", "b/0/1", "a/0/0", "a/0/1"}; !slices.Equal(got, want) {
+		t.Fatalf("took %v, want %v", got, want)
+	}
+	if a.held != 0 || a.due(now) {
+		t.Fatalf("held %d after taking all", a.held)
+	}
+	if pause, resume := a.pausing(now); pause != nil || resume != nil {
+		t.Fatalf("pausing %v, resuming %v with alignment off", pause, resume)
+	}
+}
+
+func TestAlignHoldsPartitionsAhead(t *testing.T) {
+	a := newAligner(time.Minute, time.Hour)
+	now := time.Now()
+	// web has a backlog (high watermark 100) and is at minute 10; calls
+	// were read to their end and reach minute 60.
+	a.add("web", 0, 100, recs("web", 0, 0, 0, 5, 10), now)
+	a.add("calls", 0, 3, recs("calls", 0, 0, 3, 11, 30), now)
+	got := names(a.take(now, nil, 1000))
+	if want := []string{"web/0/0", "calls/0/0", "web/0/1", "web/0/2", "calls/0/1"}; !slices.Equal(got, want) {
+		t.Fatalf("took %v, want %v (event-time order up to minute 11)", got, want)
+	}
+	if a.held != 1 {
+		t.Fatalf("held %d, want the call at minute 30", a.held)
+	}
+	pause, resume := a.pausing(now)
+	if !slices.Equal(pause["calls"], []int32{0}) || len(pause) != 1 || resume != nil {
+		t.Fatalf("pause %v resume %v, want calls/0 paused", pause, resume)
+	}
+	if a.due(now) {
+		t.Fatal("due with nothing new from web")
+	}
+	// web moves to minute 29: the call at 30 is within the window.
+	a.add("web", 0, 100, recs("web", 0, 3, 20, 29), now)
+	got = names(a.take(now, nil, 1000))
+	if want := []string{"web/0/3", "web/0/4", "calls/0/2"}; !slices.Equal(got, want) {
+		t.Fatalf("took %v, want %v", got, want)
+	}
+	pause, resume = a.pausing(now)
+	if pause != nil || !slices.Equal(resume["calls"], []int32{0}) || len(resume) != 1 {
+		t.Fatalf("pause %v resume %v, want calls/0 resumed", pause, resume)
+	}
+}
+
+// A partition read to its end holds nobody back, even once emptied within
+// the same take: what it held then goes out with the rest.
+func TestAlignCaughtUpPartitionsDrain(t *testing.T) {
+	a := newAligner(time.Minute, time.Hour)
+	now := time.Now()
+	a.add("web", 0, 3, recs("web", 0, 0, 0, 5, 10), now)
+	a.add("calls", 0, 2, recs("calls", 0, 0, 30, 90), now)
+	got := names(a.take(now, nil, 1000))
+	if want := []string{"web/0/0", "web/0/1", "web/0/2", "calls/0/0", "calls/0/1"}; !slices.Equal(got, want) {
+		t.Fatalf("took %v, want %v", got, want)
+	}
+	if a.held != 0 {
+		t.Fatalf("held %d", a.held)
+	}
+}
+
+// A partition with a backlog that delivers nothing for the idle time (its
+// leader unreachable) stops holding the others back.
+func TestAlignSilentPartitionReleases(t *testing.T) {
+	a := newAligner(time.Minute, 5*time.Second)
+	t0 := time.Now()
+	a.add("web", 0, 100, recs("web", 0, 0, 0), t0)
+	a.add("calls", 0, 1, recs("calls", 0, 0, 30), t0)
+	if got := names(a.take(t0, nil, 1000)); !slices.Equal(got, []string{"web/0/0"}) {
+		t.Fatalf("took %v", got)
+	}
+	if a.due(t0.Add(4 * time.Second)) {
+		t.Fatal("released before the idle time")
+	}
+	later := t0.Add(5 * time.Second)
+	if !a.due(later) {
+		t.Fatal("not due after the idle time")
+	}
+	if got := names(a.take(later, nil, 1000)); !slices.Equal(got, []string{"calls/0/0"}) {
+		t.Fatalf("took %v", got)
+	}
+}
+
+// A bad record keeps its place in its partition: it goes with the record
+// before it, and what follows waits behind it.
+func TestAlignBadRecordsKeepTheirPlace(t *testing.T) {
+	a := newAligner(time.Minute, time.Hour)
+	now := time.Now()
+	a.add("web", 0, 100, recs("web", 0, 0, 0, 20), now)
+	a.add("calls", 0, 100, recs("calls", 0, 0, -1, 1, 50, -1, 2), now)
+	got := names(a.take(now, nil, 1000))
+	if want := []string{"calls/0/0", "web/0/0", "calls/0/1", "web/0/1"}; !slices.Equal(got, want) {
+		t.Fatalf("took %v, want %v", got, want)
+	}
+	// The call at minute 2 is due by its time but sits behind the one at
+	// 50 (and the bad record after it): offsets are applied as a prefix.
+	if a.held != 3 {
+		t.Fatalf("held %d, want 3", a.held)
+	}
+}
+
+func TestAlignLimitAndDue(t *testing.T) {
+	a := newAligner(time.Minute, time.Hour)
+	now := time.Now()
+	a.add("web", 0, 5, recs("web", 0, 0, 0, 1, 2, 3, 4), now)
+	got := names(a.take(now, nil, 2))
+	if !slices.Equal(got, []string{"web/0/0", "web/0/1"}) || !a.due(now) {
+		t.Fatalf("took %v, due %v", got, a.due(now))
+	}
+	got = names(a.take(now, nil, 10))
+	if !slices.Equal(got, []string{"web/0/2", "web/0/3", "web/0/4"}) || a.due(now) || a.held != 0 {
+		t.Fatalf("took %v, held %d", got, a.held)
+	}
+}
+
+func TestAlignDropForgetsPartitions(t *testing.T) {
+	a := newAligner(time.Minute, time.Hour)
+	now := time.Now()
+	a.add("web", 0, 100, recs("web", 0, 0, 0), now)
+	a.add("calls", 0, 100, recs("calls", 0, 0, 30, 31), now)
+	a.take(now, nil, 1000)
+	a.pausing(now)
+	a.drop(map[string][]int32{"calls": {0}, "web": {7}})
+	if a.held != 0 || len(a.parts) != 1 {
+		t.Fatalf("held %d, partitions %d after dropping calls/0", a.held, len(a.parts))
+	}
+	// Assigned again, its records come anew from the stored offset.
+	a.add("calls", 0, 100, recs("calls", 0, 0, 30, 31), now)
+	if a.held != 2 {
+		t.Fatalf("held %d", a.held)
+	}
+}
+
+// Whatever the partitions hold and however polls and takes interleave,
+// each partition's records come out once, in offset order, and all of them
+// once every partition is read to its end.
+func TestAlignProperty(t *testing.T) {
+	for seed := range uint64(200) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		a := newAligner(time.Duration(r.IntN(3))*time.Minute, time.Hour)
+		now := time.Now()
+		type part struct {
+			ts   []int64
+			next int
+		}
+		parts := make([]part, 1+r.IntN(5))
+		total := 0
+		for i := range parts {
+			n := r.IntN(40)
+			t0 := int64(r.IntN(100))
+			for range n {
+				t0 += int64(r.IntN(10)) - 2
+				if r.IntN(10) == 0 {
+					parts[i].ts = append(parts[i].ts, -1)
+				} else {
+					parts[i].ts = append(parts[i].ts, max(t0, 0))
+				}
+			}
+			total += n
+		}
+		next := map[string]int64{}
+		var out []alignEntry
+		seen := 0
+		for steps := 0; seen < total; steps++ {
+			if steps > 10000 {
+				t.Fatalf("seed %d: stuck with %d of %d taken, held %d", seed, seen, total, a.held)
+			}
+			i := r.IntN(len(parts))
+			p := &parts[i]
+			if p.next < len(p.ts) && r.IntN(2) == 0 {
+				n := 1 + r.IntN(len(p.ts)-p.next)
+				topic := fmt.Sprint("t", i)
+				a.add(topic, 0, int64(len(p.ts)), recs(topic, 0, int64(p.next), p.ts[p.next:p.next+n]...), now)
+				p.next += n
+			}
+			out = a.take(now, out[:0], 1+r.IntN(20))
+			a.pausing(now)
+			for _, e := range out {
+				k := e.rec.Topic
+				if e.rec.Offset != next[k] {
+					t.Fatalf("seed %d: %s offset %d taken, want %d", seed, k, e.rec.Offset, next[k])
+				}
+				next[k]++
+				seen++
+			}
+		}
+		if a.held != 0 || seen != total {
+			t.Fatalf("seed %d: held %d, took %d of %d", seed, a.held, seen, total)
+		}
+	}
+}
+
+// A backlog on two topics far apart in event-time density — a month of
+// calls fits in one fetch, web traffic takes many — is applied in step:
+// no event is applied more than the window behind one applied before it
+// (each partition is in time order here), every record exactly once.
+// Without alignment the same backlog is applied out of step, which is
+// what the test guards against.
+func TestAlignedBacklogOverKafka(t *testing.T) {
+	const (
+		dense, sparse = "omni.web", "omni.callcentre"
+		nDense        = 6000
+		nSparse       = 150
+		window        = 5 * time.Minute
+	)
+	br, err := StartBroker(0, 2, dense, sparse, deadTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	line := func(id string, ch string, ts time.Time, junk int) []byte {
+		return fmt.Appendf(nil, `{"event_id":%q,"channel":%q,"type":"page_view","ts":%q,"ids":{"cookie":"ck-%d"},"props":{"pad":%q}}`,
+			id, ch, ts.Format(time.RFC3339Nano), junk%500, fmt.Sprintf("%0300d", junk))
+	}
+	var batch []*kgo.Record
+	for i := range nDense {
+		batch = append(batch, &kgo.Record{Topic: dense, Partition: int32(i % 2), Value: line(fmt.Sprint("w", i), "web", t0.Add(time.Duration(i)*time.Minute), i)})
+	}
+	for i := range nSparse {
+		batch = append(batch, &kgo.Record{Topic: sparse, Partition: int32(i % 2), Value: line(fmt.Sprint("c", i), "callcentre", t0.Add(time.Duration(i)*40*time.Minute), i)})
+	}
+	batch = append(batch, &kgo.Record{Topic: sparse, Partition: 1, Value: []byte("{not json")})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	cfg := config.Default()
+	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	late := func(align time.Duration) int {
+		store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 1000, IdentifierCache: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := stitch.New(cfg, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var newest int64
+		lateN := 0
+		seen := map[string]int{}
+		svc, err := New(Options{
+			Brokers: br.Addrs(), Group: fmt.Sprint("align-", align), DeadLetterTopic: deadTopic,
+			Decoders:       map[string]Decoder{dense: dec.Decode, sparse: dec.Decode},
+			MaxPollRecords: 1000, AlignWindow: align, SendInterval: 20 * time.Millisecond,
+			Committed: func(recs []*kgo.Record) {
+				for _, r := range recs {
+					seen[fmt.Sprint(r.Topic, r.Partition, r.Offset)]++
+					ev, err := dec.Decode(r.Value)
+					if err != nil {
+						continue
+					}
+					if ev.TS < newest-window.Milliseconds() {
+						lateN++
+					}
+					newest = max(newest, ev.TS)
+				}
+			},
+		}, eng, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &run{store: store, eng: eng, svc: svc}
+		st := r.until(t, func(s Stats) bool { return s.Records >= nDense+nSparse+1 })
+		store.Close()
+		if st.Records != nDense+nSparse+1 || st.DeadLetters != 1 || len(seen) != nDense+nSparse+1 {
+			t.Fatalf("aligned %v: stats %+v, %d distinct records", align, st, len(seen))
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Fatalf("aligned %v: record %s applied %d times", align, k, n)
+			}
+		}
+		return lateN
+	}
+	if n := late(window); n != 0 {
+		t.Errorf("aligned: %d events applied more than %v behind an earlier one", n, window)
+	}
+	if n := late(0); n == 0 {
+		t.Errorf("unaligned: no event applied late; the backlog does not exercise alignment")
+	}
+}
