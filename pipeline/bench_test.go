@@ -93,8 +93,8 @@ func benchService(b *testing.B, ch string) {
 				Database: cfg.ClickHouse.Database, BatchRows: cfg.ClickHouse.BatchRows,
 				FlushInterval: time.Duration(cfg.ClickHouse.FlushIntervalMS) * time.Millisecond})
 			o.Stage = chsink.Stage(eng)
-			o.Staged = func() {
-				if store.PendingRowBytes() >= 16<<20 {
+			o.Staged = func() { // as omnistitch run does (cmd/omnistitch pokeBytes)
+				if store.PendingRowBytes() >= 4<<20 {
 					w.Poke()
 				}
 			}
