@@ -63,6 +63,8 @@ type alignPart struct {
 	behind   bool         // its last fetch ended short of hw
 	lastSeen time.Time    // when records last arrived (or it was resumed)
 	paused   bool         // fetching stopped while it holds records
+	adding   bool         // in aligner.adding; its entries from fresh on are not settled
+	fresh    int
 }
 
 type aligner struct {
@@ -70,6 +72,7 @@ type aligner struct {
 	idle   time.Duration // a behind partition silent this long holds nobody back
 	parts  map[alignKey]*alignPart
 	polled []*alignPart // partitions with queued records, in poll order
+	adding []*alignPart // partitions with records added since the last settle
 	held   int          // records queued over all partitions
 	h      partHeap
 }
@@ -78,10 +81,12 @@ func newAligner(window, idle time.Duration) *aligner {
 	return &aligner{window: window.Milliseconds(), idle: idle, parts: map[alignKey]*alignPart{}}
 }
 
-// add queues one poll's records of a partition; hw is the partition's high
-// watermark as the fetch reported it. Records must come in offset order.
-func (a *aligner) add(topic string, part int32, hw int64, entries []alignEntry, now time.Time) {
-	if len(entries) == 0 {
+// add queues one poll's records of a partition, not yet decoded; hw is the
+// partition's high watermark as the fetch reported it. Records must come
+// in offset order. The caller decodes what each poll added (see added) in
+// place, then calls settle, before the next take.
+func (a *aligner) add(topic string, part int32, hw int64, recs []*kgo.Record, now time.Time) {
+	if len(recs) == 0 {
 		return
 	}
 	k := alignKey{topic, part}
@@ -93,25 +98,52 @@ func (a *aligner) add(topic string, part int32, hw int64, entries []alignEntry, 
 	if len(p.queue) == 0 {
 		a.polled = append(a.polled, p)
 	}
-	prev := p.frontier
-	if n := len(p.queue); n > 0 {
-		prev = p.queue[n-1].ts
+	if !p.adding {
+		p.adding, p.fresh = true, len(p.queue)
+		a.adding = append(a.adding, p)
 	}
-	for i := range entries {
-		e := &entries[i]
-		if e.err == nil {
-			e.ts = e.ev.TS
-			p.frontier = max(p.frontier, e.ts)
-		} else {
-			e.ts = prev
-		}
-		prev = e.ts
+	p.queue = slices.Grow(p.queue, len(recs))
+	for _, r := range recs {
+		p.queue = append(p.queue, alignEntry{rec: r})
 	}
-	p.queue = append(p.queue, entries...)
-	a.held += len(entries)
+	a.held += len(recs)
 	p.hw = hw
-	p.behind = entries[len(entries)-1].rec.Offset+1 < hw
+	p.behind = recs[len(recs)-1].Offset+1 < hw
 	p.lastSeen = now
+}
+
+// added appends to jobs the entries queued since the last settle, for
+// the caller to decode into (ev, or err).
+func (a *aligner) added(jobs []*alignEntry) []*alignEntry {
+	for _, p := range a.adding {
+		for i := p.fresh; i < len(p.queue); i++ {
+			jobs = append(jobs, &p.queue[i])
+		}
+	}
+	return jobs
+}
+
+// settle orders the entries added since the last settle, once decoded: a
+// valid record by its event time, a bad one as the record before it.
+func (a *aligner) settle() {
+	for _, p := range a.adding {
+		prev := p.frontier
+		if p.fresh > 0 {
+			prev = p.queue[p.fresh-1].ts
+		}
+		for i := p.fresh; i < len(p.queue); i++ {
+			e := &p.queue[i]
+			if e.err == nil {
+				e.ts = e.ev.TS
+				p.frontier = max(p.frontier, e.ts)
+			} else {
+				e.ts = prev
+			}
+			prev = e.ts
+		}
+		p.adding = false
+	}
+	a.adding = a.adding[:0]
 }
 
 // horizon is the newest event time that may be applied now: window past

@@ -19,19 +19,24 @@ import (
 
 const minute = int64(time.Minute / time.Millisecond)
 
-// recs builds a partition's records at offsets from, from+1, ... with the
-// given event times (minutes); a negative time makes a bad record.
-func recs(topic string, part int32, from int64, minutes ...int64) []alignEntry {
-	out := make([]alignEntry, len(minutes))
-	for i, m := range minutes {
-		r := &kgo.Record{Topic: topic, Partition: part, Offset: from + int64(i)}
+// put queues a partition's records at offsets from, from+1, ... with the
+// given event times (minutes), decoded as the service does; a negative
+// time makes a bad record.
+func put(a *aligner, topic string, part int32, hw, from int64, now time.Time, minutes ...int64) {
+	rs := make([]*kgo.Record, len(minutes))
+	for i := range minutes {
+		rs[i] = &kgo.Record{Topic: topic, Partition: part, Offset: from + int64(i)}
+	}
+	a.add(topic, part, hw, rs, now)
+	for _, e := range a.added(nil) {
+		m := minutes[e.rec.Offset-from]
 		if m < 0 {
-			out[i] = alignEntry{rec: r, err: errors.New("bad")}
+			e.err = errors.New("bad")
 			continue
 		}
-		out[i] = alignEntry{rec: r, ev: event.Event{ID: fmt.Sprintf("%s/%d/%d", topic, part, r.Offset), TS: m * minute}}
+		e.ev = event.Event{ID: fmt.Sprintf("%s/%d/%d", topic, part, e.rec.Offset), TS: m * minute}
 	}
-	return out
+	a.settle()
 }
 
 // names lists entries as topic/partition/offset.
@@ -46,8 +51,8 @@ func names(es []alignEntry) []string {
 func TestAlignOffPassesPollOrder(t *testing.T) {
 	a := newAligner(0, time.Second)
 	now := time.Now()
-	a.add("b", 0, 100, recs("b", 0, 0, 50, 60), now)
-	a.add("a", 0, 100, recs("a", 0, 0, 1, 2), now)
+	put(a, "b", 0, 100, 0, now, 50, 60)
+	put(a, "a", 0, 100, 0, now, 1, 2)
 	got := names(a.take(now, nil, 1))
 	if want := []string{"b/0/0", "b/0/1", "a/0/0", "a/0/1"}; !slices.Equal(got, want) {
 		t.Fatalf("took %v, want %v", got, want)
@@ -65,8 +70,8 @@ func TestAlignHoldsPartitionsAhead(t *testing.T) {
 	now := time.Now()
 	// web has a backlog (high watermark 100) and is at minute 10; calls
 	// were read to their end and reach minute 60.
-	a.add("web", 0, 100, recs("web", 0, 0, 0, 5, 10), now)
-	a.add("calls", 0, 3, recs("calls", 0, 0, 3, 11, 30), now)
+	put(a, "web", 0, 100, 0, now, 0, 5, 10)
+	put(a, "calls", 0, 3, 0, now, 3, 11, 30)
 	got := names(a.take(now, nil, 1000))
 	if want := []string{"web/0/0", "calls/0/0", "web/0/1", "web/0/2", "calls/0/1"}; !slices.Equal(got, want) {
 		t.Fatalf("took %v, want %v (event-time order up to minute 11)", got, want)
@@ -82,7 +87,7 @@ func TestAlignHoldsPartitionsAhead(t *testing.T) {
 		t.Fatal("due with nothing new from web")
 	}
 	// web moves to minute 29: the call at 30 is within the window.
-	a.add("web", 0, 100, recs("web", 0, 3, 20, 29), now)
+	put(a, "web", 0, 100, 3, now, 20, 29)
 	got = names(a.take(now, nil, 1000))
 	if want := []string{"web/0/3", "web/0/4", "calls/0/2"}; !slices.Equal(got, want) {
 		t.Fatalf("took %v, want %v", got, want)
@@ -98,8 +103,8 @@ func TestAlignHoldsPartitionsAhead(t *testing.T) {
 func TestAlignCaughtUpPartitionsDrain(t *testing.T) {
 	a := newAligner(time.Minute, time.Hour)
 	now := time.Now()
-	a.add("web", 0, 3, recs("web", 0, 0, 0, 5, 10), now)
-	a.add("calls", 0, 2, recs("calls", 0, 0, 30, 90), now)
+	put(a, "web", 0, 3, 0, now, 0, 5, 10)
+	put(a, "calls", 0, 2, 0, now, 30, 90)
 	got := names(a.take(now, nil, 1000))
 	if want := []string{"web/0/0", "web/0/1", "web/0/2", "calls/0/0", "calls/0/1"}; !slices.Equal(got, want) {
 		t.Fatalf("took %v, want %v", got, want)
@@ -114,8 +119,8 @@ func TestAlignCaughtUpPartitionsDrain(t *testing.T) {
 func TestAlignSilentPartitionReleases(t *testing.T) {
 	a := newAligner(time.Minute, 5*time.Second)
 	t0 := time.Now()
-	a.add("web", 0, 100, recs("web", 0, 0, 0), t0)
-	a.add("calls", 0, 1, recs("calls", 0, 0, 30), t0)
+	put(a, "web", 0, 100, 0, t0, 0)
+	put(a, "calls", 0, 1, 0, t0, 30)
 	if got := names(a.take(t0, nil, 1000)); !slices.Equal(got, []string{"web/0/0"}) {
 		t.Fatalf("took %v", got)
 	}
@@ -136,8 +141,8 @@ func TestAlignSilentPartitionReleases(t *testing.T) {
 func TestAlignBadRecordsKeepTheirPlace(t *testing.T) {
 	a := newAligner(time.Minute, time.Hour)
 	now := time.Now()
-	a.add("web", 0, 100, recs("web", 0, 0, 0, 20), now)
-	a.add("calls", 0, 100, recs("calls", 0, 0, -1, 1, 50, -1, 2), now)
+	put(a, "web", 0, 100, 0, now, 0, 20)
+	put(a, "calls", 0, 100, 0, now, -1, 1, 50, -1, 2)
 	got := names(a.take(now, nil, 1000))
 	if want := []string{"calls/0/0", "web/0/0", "calls/0/1", "web/0/1"}; !slices.Equal(got, want) {
 		t.Fatalf("took %v, want %v", got, want)
@@ -152,7 +157,7 @@ func TestAlignBadRecordsKeepTheirPlace(t *testing.T) {
 func TestAlignLimitAndDue(t *testing.T) {
 	a := newAligner(time.Minute, time.Hour)
 	now := time.Now()
-	a.add("web", 0, 5, recs("web", 0, 0, 0, 1, 2, 3, 4), now)
+	put(a, "web", 0, 5, 0, now, 0, 1, 2, 3, 4)
 	got := names(a.take(now, nil, 2))
 	if !slices.Equal(got, []string{"web/0/0", "web/0/1"}) || !a.due(now) {
 		t.Fatalf("took %v, due %v", got, a.due(now))
@@ -166,8 +171,8 @@ func TestAlignLimitAndDue(t *testing.T) {
 func TestAlignDropForgetsPartitions(t *testing.T) {
 	a := newAligner(time.Minute, time.Hour)
 	now := time.Now()
-	a.add("web", 0, 100, recs("web", 0, 0, 0), now)
-	a.add("calls", 0, 100, recs("calls", 0, 0, 30, 31), now)
+	put(a, "web", 0, 100, 0, now, 0)
+	put(a, "calls", 0, 100, 0, now, 30, 31)
 	a.take(now, nil, 1000)
 	a.pausing(now)
 	a.drop(map[string][]int32{"calls": {0}, "web": {7}})
@@ -175,7 +180,7 @@ func TestAlignDropForgetsPartitions(t *testing.T) {
 		t.Fatalf("held %d, partitions %d after dropping calls/0", a.held, len(a.parts))
 	}
 	// Assigned again, its records come anew from the stored offset.
-	a.add("calls", 0, 100, recs("calls", 0, 0, 30, 31), now)
+	put(a, "calls", 0, 100, 0, now, 30, 31)
 	if a.held != 2 {
 		t.Fatalf("held %d", a.held)
 	}
@@ -220,7 +225,7 @@ func TestAlignProperty(t *testing.T) {
 			if p.next < len(p.ts) && r.IntN(2) == 0 {
 				n := 1 + r.IntN(len(p.ts)-p.next)
 				topic := fmt.Sprint("t", i)
-				a.add(topic, 0, int64(len(p.ts)), recs(topic, 0, int64(p.next), p.ts[p.next:p.next+n]...), now)
+				put(a, topic, 0, int64(len(p.ts)), int64(p.next), now, p.ts[p.next:p.next+n]...)
 				p.next += n
 			}
 			out = a.take(now, out[:0], 1+r.IntN(20))

@@ -35,19 +35,23 @@ func TestDecodeLargeBatchInHalves(t *testing.T) {
 		t.Fatalf("only %d records", len(recs))
 	}
 	s := &Service{o: Options{Decoders: decoders}}
-	evs, errs := s.decode(recs, nil, nil)
+	jobs := make([]*alignEntry, len(recs))
+	for i, r := range recs {
+		jobs[i] = &alignEntry{rec: r}
+	}
+	s.decode(jobs)
 	bad := 0
 	for i, r := range recs {
 		want, wantErr := decoders[r.Topic](r.Value)
-		if fmt.Sprint(errs[i]) != fmt.Sprint(wantErr) {
-			t.Fatalf("record %d: error %v, want %v", i, errs[i], wantErr)
+		if fmt.Sprint(jobs[i].err) != fmt.Sprint(wantErr) {
+			t.Fatalf("record %d: error %v, want %v", i, jobs[i].err, wantErr)
 		}
 		if wantErr != nil {
 			bad++
 			continue
 		}
-		if fmt.Sprintf("%+v", evs[i]) != fmt.Sprintf("%+v", want) {
-			t.Fatalf("record %d: event %+v, want %+v", i, evs[i], want)
+		if fmt.Sprintf("%+v", jobs[i].ev) != fmt.Sprintf("%+v", want) {
+			t.Fatalf("record %d: event %+v, want %+v", i, jobs[i].ev, want)
 		}
 	}
 	if bad < len(recs)/50 {

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -102,8 +101,6 @@ type Service struct {
 	wake  chan struct{}
 
 	lastTS []int64 // event times of the batch being applied; consume loop only
-	// decErrs is decode's error per record of the batch; consume loop only.
-	decErrs []error
 	// align keeps partitions in step by event time; consume loop only.
 	align *aligner
 	// revokedParts are partitions revoked or lost since the consume loop
@@ -258,10 +255,9 @@ func (s *Service) consume(ctx context.Context) error {
 	var (
 		evs     []event.Event
 		srcs    []*kgo.Record
-		polled  []*kgo.Record // this poll's records, partition by partition
-		entries []alignEntry  // the same, decoded
-		batch   []alignEntry  // what the aligner lets through
-		took    []*kgo.Record // batch's records, for counting and marking
+		jobs  []*alignEntry // this poll's records, to decode
+		batch []alignEntry  // what the aligner lets through
+		took  []*kgo.Record // batch's records, for counting and marking
 	)
 	last := map[alignKey]*kgo.Record{} // each partition's last record in the batch
 	idleAfter := time.Duration(0)
@@ -312,9 +308,13 @@ func (s *Service) consume(ctx context.Context) error {
 		// records with them, before this poll's records (possibly of the
 		// same partitions, assigned again) are queued.
 		s.dropRevoked()
-		polled = polled[:0]
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) { polled = append(polled, p.Records...) })
-		if len(polled) == 0 && s.align.held == 0 {
+		began := time.Now()
+		polled := 0
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			s.align.add(p.Topic, p.Partition, p.HighWatermark, p.Records, began)
+			polled += len(p.Records)
+		})
+		if polled == 0 && s.align.held == 0 {
 			s.cl.AllowRebalance()
 			if idle := time.Since(lastRecord); idleAfter > 0 && idle >= idleAfter {
 				if err := s.fireIdle(idle); err != nil {
@@ -323,23 +323,14 @@ func (s *Service) consume(ctx context.Context) error {
 			}
 			continue
 		}
-		began := time.Now()
-		if len(polled) > 0 {
+		if polled > 0 {
 			lastRecord = began
 		}
-		evs, s.decErrs = s.decode(polled, evs, s.decErrs)
-		entries = entries[:0]
-		for i, r := range polled {
-			entries = append(entries, alignEntry{rec: r, ev: evs[i], err: s.decErrs[i]})
-		}
-		clear(s.decErrs)
-		i := 0
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			n := len(p.Records)
-			s.align.add(p.Topic, p.Partition, p.HighWatermark, entries[i:i+n], began)
-			i += n
-		})
-		clear(entries)
+		// Records are decoded where the aligner holds them.
+		jobs = s.align.added(jobs[:0])
+		s.decode(jobs)
+		clear(jobs)
+		s.align.settle()
 		batch = s.align.take(began, clearEntries(batch), s.o.MaxPollRecords)
 		s.pauseHeld(began)
 		if len(batch) == 0 {
@@ -452,29 +443,25 @@ func (s *Service) dropRevoked() {
 	}
 }
 
-// decode decodes every record into evs[i] and errs[i] (one of them set),
-// reusing both slices. A large batch is decoded in two halves at once
-// when there is a second core: decoding is a tenth of the work per record
-// and needs nothing but the record (decoders are safe for concurrent use).
-func (s *Service) decode(recs []*kgo.Record, evs []event.Event, errs []error) ([]event.Event, []error) {
-	evs = slices.Grow(evs[:0], len(recs))[:len(recs)]
-	errs = slices.Grow(errs[:0], len(recs))[:len(recs)]
-	run := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r := recs[i]
-			evs[i], errs[i] = s.o.Decoders[r.Topic](r.Value)
+// decode decodes each record into its entry (ev, or err). A large poll is
+// decoded in two halves at once when there is a second core: decoding is a
+// tenth of the work per record and needs nothing but the record (decoders
+// are safe for concurrent use).
+func (s *Service) decode(jobs []*alignEntry) {
+	run := func(jobs []*alignEntry) {
+		for _, e := range jobs {
+			e.ev, e.err = s.o.Decoders[e.rec.Topic](e.rec.Value)
 		}
 	}
-	if len(recs) < 1024 || runtime.GOMAXPROCS(0) < 2 {
-		run(0, len(recs))
-		return evs, errs
+	if len(jobs) < 1024 || runtime.GOMAXPROCS(0) < 2 {
+		run(jobs)
+		return
 	}
-	half := len(recs) / 2
+	half := len(jobs) / 2
 	var wg sync.WaitGroup
-	wg.Go(func() { run(half, len(recs)) })
-	run(0, half)
+	wg.Go(func() { run(jobs[half:]) })
+	run(jobs[:half])
 	wg.Wait()
-	return evs, errs
 }
 
 // fireIdle moves the watermark on with the wall clock while no records
