@@ -253,8 +253,8 @@ const drainTimeout = 10 * time.Second
 
 func (s *Service) consume(ctx context.Context) error {
 	var (
-		evs     []event.Event
-		srcs    []*kgo.Record
+		evs   []event.Event
+		srcs  []*kgo.Record
 		jobs  []*alignEntry // this poll's records, to decode
 		batch []alignEntry  // what the aligner lets through
 		took  []*kgo.Record // batch's records, for counting and marking
