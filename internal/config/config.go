@@ -81,7 +81,7 @@ type Kafka struct {
 	Group           string   `yaml:"group"`            // consumer group; default "omnistitch"
 	EventsTopic     string   `yaml:"events_topic"`     // canonical events; default "omni.events"
 	DeadLetterTopic string   `yaml:"deadletter_topic"` // bad records; default "omni.deadletter"
-	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 50000; 1..1000000
+	MaxPollRecords  int      `yaml:"max_poll_records"` // records applied per atomic batch at most; default 25000; 1..1000000
 	// How far ahead in event time, in ms, a partition's records are applied
 	// of the slowest partition that still has a backlog; records further
 	// ahead wait, and their partition is not fetched meanwhile. Catching up
