@@ -247,6 +247,16 @@ func (a *aligner) pausing(now time.Time) (pause, resume map[string][]int32) {
 	return pause, resume
 }
 
+func (a *aligner) pausedCount() int {
+	n := 0
+	for _, p := range a.parts {
+		if p.paused {
+			n++
+		}
+	}
+	return n
+}
+
 // drop forgets partitions this consumer no longer owns (revoked, lost):
 // their held records are another consumer's to apply now, from the
 // offsets stored with the state, or this one's again after a new

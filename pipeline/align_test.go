@@ -80,8 +80,8 @@ func TestAlignHoldsPartitionsAhead(t *testing.T) {
 		t.Fatalf("held %d, want the call at minute 30", a.held)
 	}
 	pause, resume := a.pausing(now)
-	if !slices.Equal(pause["calls"], []int32{0}) || len(pause) != 1 || resume != nil {
-		t.Fatalf("pause %v resume %v, want calls/0 paused", pause, resume)
+	if !slices.Equal(pause["calls"], []int32{0}) || len(pause) != 1 || resume != nil || a.pausedCount() != 1 {
+		t.Fatalf("pause %v resume %v (%d paused), want calls/0 paused", pause, resume, a.pausedCount())
 	}
 	if a.due(now) {
 		t.Fatal("due with nothing new from web")
@@ -93,8 +93,8 @@ func TestAlignHoldsPartitionsAhead(t *testing.T) {
 		t.Fatalf("took %v, want %v", got, want)
 	}
 	pause, resume = a.pausing(now)
-	if pause != nil || !slices.Equal(resume["calls"], []int32{0}) || len(resume) != 1 {
-		t.Fatalf("pause %v resume %v, want calls/0 resumed", pause, resume)
+	if pause != nil || !slices.Equal(resume["calls"], []int32{0}) || len(resume) != 1 || a.pausedCount() != 0 {
+		t.Fatalf("pause %v resume %v (%d paused), want calls/0 resumed", pause, resume, a.pausedCount())
 	}
 }
 

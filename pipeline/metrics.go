@@ -28,6 +28,9 @@ type metrics struct {
 	// rejoins (after a network cut), when these stay true.
 	nextOffset *prometheus.GaugeVec
 	lagRecords *prometheus.GaugeVec
+	// Reading in step (see aligner): what is held back, and from where.
+	alignHeld   prometheus.Gauge
+	alignPaused prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
@@ -69,12 +72,16 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 			Name: "omnistitch_next_offset", Help: "Next offset to apply per source partition, as committed with the state (the truth of what was applied; the group's committed offset may lag it)."}, []string{"topic", "partition"}),
 		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "omnistitch_consumer_lag_records", Help: "Records of a source partition not applied yet: the high watermark of the last fetch minus the next offset."}, []string{"topic", "partition"}),
+		alignHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omnistitch_align_held_records", Help: "Records fetched but held back because their event time is more than kafka.align_window_ms ahead of the slowest partition with a backlog."}),
+		alignPaused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omnistitch_align_paused_partitions", Help: "Partitions not fetched while their held records wait for the slowest partition with a backlog."}),
 	}
 	m.pausedBecause("") // both series exist from the start, at 0
 	if reg != nil {
 		reg.MustRegister(m.records, m.applied, m.duplicates, m.deadLetters, m.merges, m.conflicts, m.splits,
 			m.sent, m.sendErrors, m.batch, m.lag, m.pending, m.paused, m.pausedBy, m.triggers, m.overflow,
-			m.nextOffset, m.lagRecords)
+			m.nextOffset, m.lagRecords, m.alignHeld, m.alignPaused)
 	}
 	return m
 }

@@ -414,6 +414,8 @@ const (
 // and resumes those it no longer does.
 func (s *Service) pauseHeld(now time.Time) {
 	pause, resume := s.align.pausing(now)
+	s.m.alignHeld.Set(float64(s.align.held))
+	s.m.alignPaused.Set(float64(s.align.pausedCount()))
 	if len(pause) > 0 {
 		s.cl.PauseFetchPartitions(pause)
 	}
