@@ -538,25 +538,34 @@ type JourneyChange struct {
 func (t *Txn) JourneyChanges() []JourneyChange {
 	out := make([]JourneyChange, 0, len(t.journeys))
 	for cust, written := range t.journeys {
-		last := make(map[string]*op, len(written))
 		var from []byte
+		deleted := false
 		for _, i := range written {
 			o := &t.ops[i]
 			k := t.opKey(o)
-			last[string(k)] = o
+			deleted = deleted || o.del
 			if from == nil || bytes.Compare(k, from) < 0 {
 				from = k
 			}
 		}
 		_, ts, eid, _ := parseJourneyKey(from)
 		ch := JourneyChange{Customer: cust, FromTS: ts, FromEventID: eid}
-		for k, o := range last {
-			if o.del {
-				_, _, eid, _ := parseJourneyKey([]byte(k))
-				ch.Removed = append(ch.Removed, eid)
+		if deleted {
+			// A key's last write decides: an event removed and put back
+			// (a merge moving it twice) is not removed.
+			last := make(map[string]*op, len(written))
+			for _, i := range written {
+				o := &t.ops[i]
+				last[string(t.opKey(o))] = o
 			}
+			for k, o := range last {
+				if o.del {
+					_, _, eid, _ := parseJourneyKey([]byte(k))
+					ch.Removed = append(ch.Removed, eid)
+				}
+			}
+			slices.Sort(ch.Removed)
 		}
-		slices.Sort(ch.Removed)
 		out = append(out, ch)
 	}
 	slices.SortFunc(out, func(a, b JourneyChange) int { return strings.Compare(a.Customer, b.Customer) })
