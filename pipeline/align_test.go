@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/omnistitch/omnistitch/internal/config"
@@ -245,24 +247,16 @@ func TestAlignProperty(t *testing.T) {
 	}
 }
 
-// A backlog on two topics far apart in event-time density — a month of
-// calls fits in one fetch, web traffic takes many — is applied in step:
-// no event is applied more than the window behind one applied before it
-// (each partition is in time order here), every record exactly once.
-// Without alignment the same backlog is applied out of step, which is
-// what the test guards against.
-func TestAlignedBacklogOverKafka(t *testing.T) {
-	const (
-		dense, sparse = "omni.web", "omni.callcentre"
-		nDense        = 6000
-		nSparse       = 150
-		window        = 5 * time.Minute
-	)
-	br, err := StartBroker(0, 2, dense, sparse, deadTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
+const (
+	denseTopic, sparseTopic = "omni.web", "omni.callcentre"
+)
+
+// produceSkewedBacklog writes a backlog on two topics of two partitions
+// each, far apart in event-time density — a month of calls fits in one
+// fetch, the web traffic of the same month takes many — every partition
+// in time order, plus one bad record. It returns how many records.
+func produceSkewedBacklog(t *testing.T, br *Broker, nDense, nSparse int) int {
+	t.Helper()
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	line := func(id string, ch string, ts time.Time, junk int) []byte {
 		return fmt.Appendf(nil, `{"event_id":%q,"channel":%q,"type":"page_view","ts":%q,"ids":{"cookie":"ck-%d"},"props":{"pad":%q}}`,
@@ -270,60 +264,82 @@ func TestAlignedBacklogOverKafka(t *testing.T) {
 	}
 	var batch []*kgo.Record
 	for i := range nDense {
-		batch = append(batch, &kgo.Record{Topic: dense, Partition: int32(i % 2), Value: line(fmt.Sprint("w", i), "web", t0.Add(time.Duration(i)*time.Minute), i)})
+		batch = append(batch, &kgo.Record{Topic: denseTopic, Partition: int32(i % 2), Value: line(fmt.Sprint("w", i), "web", t0.Add(time.Duration(i)*time.Minute), i)})
 	}
 	for i := range nSparse {
-		batch = append(batch, &kgo.Record{Topic: sparse, Partition: int32(i % 2), Value: line(fmt.Sprint("c", i), "callcentre", t0.Add(time.Duration(i)*40*time.Minute), i)})
+		batch = append(batch, &kgo.Record{Topic: sparseTopic, Partition: int32(i % 2), Value: line(fmt.Sprint("c", i), "callcentre", t0.Add(time.Duration(i)*40*time.Minute), i)})
 	}
-	batch = append(batch, &kgo.Record{Topic: sparse, Partition: 1, Value: []byte("{not json")})
+	batch = append(batch, &kgo.Record{Topic: sparseTopic, Partition: 1, Value: []byte("{not json")})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cl.Close()
 	if err := cl.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	cl.Close()
+	return len(batch)
+}
 
+// alignedService is a service over the two backlog topics with its own
+// state; applied counts, per record, how often a committed batch held it.
+func alignedService(t *testing.T, br *Broker, group string, align time.Duration, maxPoll int, committed func([]*kgo.Record)) *run {
+	t.Helper()
 	cfg := config.Default()
 	dec := event.NewDecoder(cfg.Input.MaxEventBytes, cfg.Input.Channels)
+	store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 1000, IdentifierCache: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := stitch.New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Options{
+		Brokers: br.Addrs(), Group: group, DeadLetterTopic: deadTopic,
+		Decoders:       map[string]Decoder{denseTopic: dec.Decode, sparseTopic: dec.Decode},
+		MaxPollRecords: maxPoll, AlignWindow: align, SendInterval: 20 * time.Millisecond,
+		Committed: committed,
+	}, eng, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &run{store: store, eng: eng, svc: svc}
+}
+
+// The backlog is applied in step: no event is applied more than the
+// window behind one applied before it, every record exactly once. Without
+// alignment the same backlog is applied out of step, which is what the
+// test guards against.
+func TestAlignedBacklogOverKafka(t *testing.T) {
+	const window = 5 * time.Minute
+	br, err := StartBroker(0, 2, denseTopic, sparseTopic, deadTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	total := produceSkewedBacklog(t, br, 6000, 150)
+	dec := event.NewDecoder(config.Default().Input.MaxEventBytes, config.Default().Input.Channels)
 	late := func(align time.Duration) int {
-		store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 1000, IdentifierCache: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng, err := stitch.New(cfg, store)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var newest int64
 		lateN := 0
 		seen := map[string]int{}
-		svc, err := New(Options{
-			Brokers: br.Addrs(), Group: fmt.Sprint("align-", align), DeadLetterTopic: deadTopic,
-			Decoders:       map[string]Decoder{dense: dec.Decode, sparse: dec.Decode},
-			MaxPollRecords: 1000, AlignWindow: align, SendInterval: 20 * time.Millisecond,
-			Committed: func(recs []*kgo.Record) {
-				for _, r := range recs {
-					seen[fmt.Sprint(r.Topic, r.Partition, r.Offset)]++
-					ev, err := dec.Decode(r.Value)
-					if err != nil {
-						continue
-					}
-					if ev.TS < newest-window.Milliseconds() {
-						lateN++
-					}
-					newest = max(newest, ev.TS)
+		r := alignedService(t, br, fmt.Sprint("align-", align), align, 1000, func(recs []*kgo.Record) {
+			for _, r := range recs {
+				seen[fmt.Sprint(r.Topic, r.Partition, r.Offset)]++
+				ev, err := dec.Decode(r.Value)
+				if err != nil {
+					continue
 				}
-			},
-		}, eng, store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &run{store: store, eng: eng, svc: svc}
-		st := r.until(t, func(s Stats) bool { return s.Records >= nDense+nSparse+1 })
-		store.Close()
-		if st.Records != nDense+nSparse+1 || st.DeadLetters != 1 || len(seen) != nDense+nSparse+1 {
+				if ev.TS < newest-window.Milliseconds() {
+					lateN++
+				}
+				newest = max(newest, ev.TS)
+			}
+		})
+		st := r.until(t, func(s Stats) bool { return s.Records >= int64(total) })
+		r.store.Close()
+		if st.Records != int64(total) || st.DeadLetters != 1 || len(seen) != total {
 			t.Fatalf("aligned %v: stats %+v, %d distinct records", align, st, len(seen))
 		}
 		for k, n := range seen {
@@ -338,5 +354,95 @@ func TestAlignedBacklogOverKafka(t *testing.T) {
 	}
 	if n := late(0); n == 0 {
 		t.Errorf("unaligned: no event applied late; the backlog does not exercise alignment")
+	}
+}
+
+// Rebalances while records are held back: a second member takes some
+// partitions from the first (which holds records of them), applies some
+// and leaves, and the first gets them back. Between them every record is
+// applied, and neither applies one twice. (That a revoked partition's held
+// records are dropped is TestAlignDropForgetsPartitions: with one state per
+// member, applying them anyway would not show here.)
+func TestRebalanceWithHeldRecords(t *testing.T) {
+	br, err := StartBroker(0, 2, denseTopic, sparseTopic, deadTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	total := produceSkewedBacklog(t, br, 20000, 300)
+	var mu sync.Mutex
+	applied := [2]map[string]int{{}, {}}
+	member := func(i int) func([]*kgo.Record) {
+		return func(recs []*kgo.Record) {
+			mu.Lock()
+			for _, r := range recs {
+				applied[i][fmt.Sprint(r.Topic, "/", r.Partition, "/", r.Offset)]++
+			}
+			mu.Unlock()
+			if i == 0 {
+				time.Sleep(10 * time.Millisecond) // slow, so that it is still catching up when the other comes and goes
+			}
+		}
+	}
+	count := func(i int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(applied[i])
+	}
+	union := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(applied[0])
+		for k := range applied[1] {
+			if applied[0][k] == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	a := alignedService(t, br, "held", time.Minute, 200, member(0))
+	ctxA, stopA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.svc.Run(ctxA) }()
+	for deadline := time.Now().Add(30 * time.Second); testutil.ToFloat64(a.svc.m.alignHeld) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first member never held records back")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c := alignedService(t, br, "held", time.Minute, 200, member(1))
+	ctxC, stopC := context.WithCancel(context.Background())
+	doneC := make(chan error, 1)
+	go func() { doneC <- c.svc.Run(ctxC) }()
+	for deadline := time.Now().Add(60 * time.Second); count(1) < 500; {
+		if time.Now().After(deadline) {
+			t.Fatal("the second member was given no partition")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stopC()
+	if err := <-doneC; err != nil {
+		t.Fatal(err)
+	}
+	c.store.Close()
+	for deadline := time.Now().Add(60 * time.Second); union() < total; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records applied by either member", union(), total)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	a.store.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for i, m := range applied {
+		for k, n := range m {
+			if n != 1 {
+				t.Fatalf("member %d applied %s %d times", i, k, n)
+			}
+		}
 	}
 }

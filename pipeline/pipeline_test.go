@@ -64,6 +64,9 @@ func start(t *testing.T, addrs []string, dir string) *run {
 		DeadLetterTopic: deadTopic,
 		MaxPollRecords:  500,
 		SendInterval:    20 * time.Millisecond,
+		// As omnistitch run does by default: restarts and rebalances
+		// with records held back (see aligner).
+		AlignWindow: time.Minute,
 	}, eng, store)
 	if err != nil {
 		t.Fatal(err)
