@@ -272,6 +272,19 @@ func TestViewsEqualEngine(t *testing.T) {
 	}
 }
 
+// A round larger than one INSERT block (SendBlockRows) is sent in several
+// blocks of one INSERT: every row arrives, and the views equal the engine.
+func TestRoundOfManyBlocks(t *testing.T) {
+	r := newRig(t)
+	evs := decodeAll(t, r.cfg, gen.All(gen.Options{Seed: 4, Customers: 600, Events: 3*clickhouse.SendBlockRows + 100}))
+	r.apply(evs, len(evs))
+	if rows, _, err := r.w.WriteOnce(context.Background()); err != nil || rows < 3*clickhouse.SendBlockRows {
+		t.Fatalf("one round wrote %d rows (%v), want more than %d", rows, err, 3*clickhouse.SendBlockRows)
+	}
+	r.drain()
+	r.check()
+}
+
 // A web visitor, a store customer and a caller turn out to be one person;
 // then a store upload arrives late, before everything else; then the store's
 // shared tablet is recognised and the merge it caused is undone.

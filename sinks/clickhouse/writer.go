@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -379,14 +380,33 @@ func (w *Writer) send(ctx context.Context, table string, cols []any) error {
 	if err != nil {
 		return err
 	}
-	for i, col := range cols {
-		if err := b.Column(i).Append(col); err != nil {
-			b.Abort()
-			return err
+	n := reflect.ValueOf(cols[0]).Len()
+	for lo := 0; lo < n; lo += sendBlockRows {
+		hi := min(lo+sendBlockRows, n)
+		for i, col := range cols {
+			if err := b.Column(i).Append(reflect.ValueOf(col).Slice(lo, hi).Interface()); err != nil {
+				b.Abort()
+				return err
+			}
+		}
+		if hi < n {
+			if err := b.Flush(); err != nil {
+				b.Abort()
+				return err
+			}
 		}
 	}
 	return b.Send()
 }
+
+// sendBlockRows is the rows per block of an INSERT. The driver's column
+// buffers grow from empty for every INSERT and are reused from block to
+// block within one: with one block per INSERT they were the writer's
+// largest allocation (1.3 GB per 600,000 records; 0.44 GB in blocks of
+// 4,096). The server squashes an INSERT's blocks into parts of up to
+// min_insert_block_size_rows (1,048,576 by default), so this does not
+// multiply parts (checked in system.parts on 18.16).
+const sendBlockRows = 4096
 
 // LogAttrs gives the log attributes of a write error without the server's
 // message text, which may quote row values (personal data): a server

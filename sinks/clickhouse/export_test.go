@@ -1,0 +1,4 @@
+package clickhouse
+
+// SendBlockRows is sendBlockRows, for the external tests.
+const SendBlockRows = sendBlockRows
