@@ -166,7 +166,11 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 		kgo.WithLogger(kslog.New(o.Logger)),
 	}
 	if o.Registerer != nil {
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("omnistitch_kafka", kprom.Registerer(o.Registerer))))
+		// Of the client's latency histograms, the two that say whether
+		// the brokers are slow or holding the client back (one histogram
+		// per broker each; the others time socket reads and writes).
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("omnistitch_kafka", kprom.Registerer(o.Registerer),
+			kprom.Histograms(kprom.RequestDurationE2E, kprom.RequestThrottled))))
 	}
 	if o.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(o.InstanceID))
