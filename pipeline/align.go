@@ -169,6 +169,8 @@ func (a *aligner) horizon(now time.Time) int64 {
 // take appends to out the records that may be applied now, at most limit
 // of them, in event-time order across partitions and offset order within
 // each: what it takes of a partition is always a prefix of what it holds.
+// With alignment off it takes everything, in poll order (the poll was
+// limited instead).
 func (a *aligner) take(now time.Time, out []alignEntry, limit int) []alignEntry {
 	if a.window <= 0 {
 		for _, p := range a.polled {
