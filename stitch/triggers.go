@@ -389,20 +389,26 @@ func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventID
 	if ok, err := r.If.Eval(env); !ok || err != nil {
 		return
 	}
-	i := slices.IndexFunc(c.Fires, func(f state.Fire) bool { return f.Rule == r.Name })
-	if i >= 0 {
-		f := c.Fires[i]
-		if r.MaxFires > 0 && f.Count >= int64(r.MaxFires) {
-			return
+	// Counts are kept only for rules that a count or a time limits: the
+	// record is rewritten with each event, and a rule without limits
+	// (an abandoned cart) would add to it with each fire for nothing. A
+	// limit added to a rule later counts from then on.
+	if r.MaxFires > 0 || r.Cooldown > 0 {
+		i := slices.IndexFunc(c.Fires, func(f state.Fire) bool { return f.Rule == r.Name })
+		if i >= 0 {
+			f := c.Fires[i]
+			if r.MaxFires > 0 && f.Count >= int64(r.MaxFires) {
+				return
+			}
+			if r.Cooldown > 0 && at < f.LastAt+r.Cooldown.Milliseconds() {
+				return
+			}
+			c.Fires[i].Count++
+			c.Fires[i].LastAt = max(f.LastAt, at)
+		} else {
+			c.Fires = append(c.Fires, state.Fire{Rule: r.Name, Count: 1, LastAt: at})
+			slices.SortFunc(c.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
 		}
-		if r.Cooldown > 0 && at < f.LastAt+r.Cooldown.Milliseconds() {
-			return
-		}
-		c.Fires[i].Count++
-		c.Fires[i].LastAt = max(f.LastAt, at)
-	} else {
-		c.Fires = append(c.Fires, state.Fire{Rule: r.Name, Count: 1, LastAt: at})
-		slices.SortFunc(c.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
 	}
 	g := state.Trigger{
 		ID: TriggerID(r.Name, c.ID, eventIDs), Rule: r.Name, Customer: c.ID, FiredAt: at,

@@ -103,6 +103,40 @@ rules:
 	}
 }
 
+// A rule without limits fires every time and leaves no count in the
+// customer's record (rewritten with each event); a limited one keeps its.
+func TestFireCountsOnlyForLimitedRules(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: any_purchase
+    kind: event
+    when: {types: [purchase]}
+  - name: once
+    kind: event
+    when: {types: [purchase]}
+    max_fires: 1
+`)
+	got := fired(t, eng,
+		ev("p1", "store", "purchase", "10:00:00", `"loyalty":"L1"`),
+		ev("p2", "store", "purchase", "11:00:00", `"loyalty":"L1"`),
+		ev("p3", "store", "purchase", "12:00:00", `"loyalty":"L1"`),
+	)
+	want := []string{"any_purchase:p1", "once:p1", "any_purchase:p2", "any_purchase:p3"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+	var fires []state.Fire
+	if err := eng.Customers(func(c *state.Customer) error { fires = append(fires, c.Fires...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(fires) != 1 || fires[0].Rule != "once" || fires[0].Count != 1 {
+		t.Fatalf("fire counts %+v, want only once:1", fires)
+	}
+}
+
 func TestStageEnterExitAndCancel(t *testing.T) {
 	eng := ruleEngine(t, `
 topic: omni.triggers
