@@ -8,6 +8,7 @@ import (
 
 	"github.com/omnistitch/omnistitch/internal/jsonscan"
 	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch/rules"
 )
 
 // detectShared records, for identifiers of types that watch for sharing
@@ -125,6 +126,7 @@ func (a *applier) detach(custID, key string) error {
 	parts := make(map[int]*state.Customer)
 	kept := &state.Customer{ID: c.ID, Origin: c.Origin}
 	parts[keeper] = kept
+	partOf := make(map[string]*state.Customer, len(entries)) // event id -> its part
 	for i, en := range entries {
 		root := find(i)
 		p := parts[root]
@@ -146,6 +148,10 @@ func (a *applier) detach(custID, key string) error {
 			}
 		}
 		a.e.addEvent(p, en)
+		partOf[en.EventID] = p
+		if a.e.rules != nil {
+			a.e.noteFacts(p, en)
+		}
 	}
 	// Identifiers go with the part whose events link through them; any the
 	// journey does not mention stay with the kept part.
@@ -172,10 +178,40 @@ func (a *applier) detach(custID, key string) error {
 	// claim them by link: they stay counted with the part that keeps the id.
 	kept.Events += c.Overflow
 	kept.Overflow = c.Overflow
+	if a.e.rules != nil {
+		a.splitRules(c, kept, parts, partOf)
+	}
 	for _, p := range parts {
 		t.SetCustomer(p)
 	}
 	return nil
+}
+
+// splitRules hands c's rule state to the parts it was split into. Each
+// waiting first event goes to the part whose journey holds it (one over the
+// journey's cap stays with the kept part), its absence timer pointed at
+// that part. Memberships are evaluated anew for each part, without firing:
+// no event changed them. Every part keeps the whole customer's fire counts:
+// a limited trigger went to one of the parts' people, and which one is not
+// recorded, so that none of them gets it a second time (a part may miss
+// one it would have earned alone).
+func (a *applier) splitRules(c, kept *state.Customer, parts map[int]*state.Customer, partOf map[string]*state.Customer) {
+	for _, pe := range c.Pending {
+		p := partOf[pe.EventID]
+		if p == nil {
+			p = kept
+		}
+		p.AddPending(pe)
+		if r := a.e.ruleByName[pe.Rule]; r != nil && r.Kind == rules.KindAbsence && p != kept {
+			due := pe.TS + r.Within.Milliseconds()
+			a.cancelTimer(due, r.Name, pe.EventID)
+			a.setTimer(due, r.Name, pe.EventID, p.ID)
+		}
+	}
+	for _, p := range parts {
+		p.Fires = slices.Clone(c.Fires)
+		a.segments(p, nil)
+	}
 }
 
 // splitID gives a part split off a customer a deterministic id of its own,

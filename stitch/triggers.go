@@ -466,6 +466,12 @@ func combineRules(s, gone *state.Customer) {
 		s.Fires[i].LastAt = max(s.Fires[i].LastAt, f.LastAt)
 	}
 	slices.SortFunc(s.Fires, func(x, y state.Fire) int { return strings.Compare(x.Rule, y.Rule) })
+	// Memberships of either count as the merged customer's, so that the
+	// evaluation after the merge enters only what neither was in: the
+	// absorbed customer's entries fired already.
+	for _, seg := range gone.Segments {
+		s.Segments = insertSorted(s.Segments, seg)
+	}
 	combineThen(s, gone)
 	s.MergePending(gone.Pending)
 	if gone.HasComplaint && (!s.HasComplaint || gone.LastComplaint > s.LastComplaint) {

@@ -137,6 +137,58 @@ rules:
 	}
 }
 
+// A customer split by a shared tablet keeps its memberships in the part
+// that still qualifies: its next event does not enter them again (a rule
+// without a limit would fire twice), and a part that qualifies on its own
+// is a member without a fire, as no event made it one. Also: the facts
+// segments read (complaints) are recomputed per part.
+func TestSplitKeepsMembershipsWithoutFiring(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: vip_enter
+    kind: segment
+    segment: vip
+  - name: complainer_enter
+    kind: segment
+    segment: complainer
+`)
+	tab := `,"device":"tab-9"`
+	got := fired(t, eng,
+		ev("c1", "callcentre", "call", "09:00:00", `"phone":"030 1000001"`),
+		ev("c2", "callcentre", "complaint", "09:01:00", `"phone":"030 1000002"`),
+		ev("c3", "callcentre", "call", "09:02:00", `"phone":"030 1000003"`),
+		ev("c4", "callcentre", "call", "09:03:00", `"phone":"030 1000004"`),
+		ev("s1", "store", "purchase", "10:00:00", `"phone":"030 1000001"`+tab, `{"total":1500}`),
+		ev("s2", "store", "product_view", "10:10:00", `"phone":"030 1000002"`+tab),
+		ev("s3", "store", "product_view", "10:20:00", `"phone":"030 1000003"`+tab),
+		ev("s4", "store", "product_view", "10:30:00", `"phone":"030 1000004"`+tab), // shared: split
+		ev("s5", "store", "product_view", "10:40:00", `"phone":"030 1000001"`),
+		ev("s6", "store", "product_view", "10:50:00", `"phone":"030 1000002"`),
+	)
+	want := []string{"complainer_enter:c2", "vip_enter:s1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+	segs := map[string][]string{}
+	if err := eng.Customers(func(c *state.Customer) error {
+		for _, id := range c.IDs {
+			if strings.HasPrefix(id, "phone:") {
+				segs[id] = c.Segments
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(segs["phone:+49301000001"], []string{"vip"}) || !slices.Equal(segs["phone:+49301000002"], []string{"complainer"}) ||
+		len(segs["phone:+49301000003"]) != 0 {
+		t.Fatalf("memberships after the split: %v", segs)
+	}
+}
+
 func TestStageEnterExitAndCancel(t *testing.T) {
 	eng := ruleEngine(t, `
 topic: omni.triggers
