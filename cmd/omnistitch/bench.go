@@ -79,8 +79,12 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 			if o.customers < 1 || o.events < 0 || o.rate < 0 || o.partitions < 1 {
 				return errors.New("bench: --customers and --partitions must be positive, --events and --rate not negative")
 			}
+			if o.eventsOut == "-" {
+				// The traffic is the output: the summary goes to stderr.
+				return writeEvents(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+			}
 			if o.eventsOut != "" {
-				return writeEvents(cmd.OutOrStdout(), o)
+				return writeEvents(nil, cmd.OutOrStdout(), o)
 			}
 			res, err := runBench(cmd.Context(), cmd.OutOrStdout(), o)
 			if err != nil {
@@ -109,7 +113,7 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic of the in-process broker")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (consuming) to this file, for go tool pprof")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken as the measured phase ends to this file, for go tool pprof")
-	f.StringVar(&o.eventsOut, "events-out", "", "only write the generated traffic as canonical events (JSON lines, for omnistitch stitch) to this file")
+	f.StringVar(&o.eventsOut, "events-out", "", "only write the generated traffic as canonical events (JSON lines, for omnistitch stitch) to this file; - for stdout")
 	return cmd
 }
 
@@ -117,12 +121,21 @@ Without --rate, all traffic is produced first and then consumed as fast as possi
 // lines: input for `omnistitch stitch`, which measures the engine alone
 // (its memory without a broker's copy of the traffic or the truth held for
 // scoring). The generator keeps only its people in memory.
-func writeEvents(w io.Writer, o benchOptions) error {
-	f, err := os.Create(o.eventsOut)
-	if err != nil {
-		return err
+//
+// With stdout set (--events-out -), the events go there instead of a file,
+// so that they can be piped into omnistitch stitch without a file as large
+// as the traffic.
+func writeEvents(stdout, w io.Writer, o benchOptions) error {
+	var out io.Writer = stdout
+	var f *os.File
+	if stdout == nil {
+		var err error
+		if f, err = os.Create(o.eventsOut); err != nil {
+			return err
+		}
+		out = f
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(out, 1<<20)
 	g := gen.New(gen.Options{Seed: o.seed, Customers: o.customers, Events: o.events})
 	n := 0
 	for {
@@ -134,14 +147,20 @@ func writeEvents(w io.Writer, o benchOptions) error {
 		bw.WriteByte('\n')
 		n++
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
+	err := bw.Flush()
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
+	to := o.eventsOut
+	if stdout != nil {
+		to = "stdout"
 	}
-	fmt.Fprintf(w, "%d lines of %d people written to %s\n", n, o.customers, o.eventsOut)
+	fmt.Fprintf(w, "%d lines of %d people written to %s\n", n, o.customers, to)
 	return nil
 }
 

@@ -251,6 +251,27 @@ func TestBenchEventsOut(t *testing.T) {
 	}
 }
 
+// bench --events-out - writes the same lines to stdout, and the summary to
+// stderr, so that the traffic can be piped into omnistitch stitch.
+func TestBenchEventsOutStdout(t *testing.T) {
+	out, errOut, err := execute(t, "bench", "--customers", "50", "--events", "300", "--seed", "3", "--events-out", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	recs := gen.All(gen.Options{Seed: 3, Customers: 50, Events: 300})
+	for _, r := range recs {
+		want.Write(r.Line)
+		want.WriteByte('\n')
+	}
+	if out != want.String() {
+		t.Fatalf("stdout is not the generated traffic (%d bytes, want %d)", len(out), want.Len())
+	}
+	if !strings.Contains(errOut, fmt.Sprintf("%d lines of 50 people written to stdout", len(recs))) {
+		t.Fatalf("stderr: %q", errOut)
+	}
+}
+
 // state.heap_limit_mb and state.gc_percent become the runtime's soft
 // memory limit and collector target, unless the environment sets
 // GOMEMLIMIT or GOGC.
