@@ -104,7 +104,7 @@ func adminCmd(op, short, long string) *cobra.Command {
 	fl.StringVar(&f.id, "id", "", "identifier as type:value (type:- reads the value from stdin)")
 	fl.StringVar(&f.requestID, "request-id", "", "idempotency key: the same id is applied once (default: a new one)")
 	fl.StringVar(&f.actor, "actor", "", `who asks, kept in the audit (default "cli")`)
-	fl.StringVar(&f.api, "api", "", "the service's HTTP address, http://host:port (default: http.addr of the config)")
+	fl.StringVar(&f.api, "api", "", "the service's HTTP address, http://host:port or https://host:port (default: http.addr of the config, https with http.tls_cert_file)")
 	fl.BoolVar(&f.offline, "offline", false, "apply to the state directory directly (the service must be stopped)")
 	fl.StringVar(&f.stateDir, "state-dir", "", "with --offline: the state directory (overrides state.dir)")
 	return cmd
@@ -117,10 +117,21 @@ func adminOverHTTP(ctx context.Context, cfg *config.Config, api, op string, req 
 			return nil, errors.New("http.addr is empty: name the service with --api, or use --offline on a stopped service")
 		}
 		api = "http://" + cfg.HTTP.Addr
+		if cfg.HTTP.TLSCertFile != "" {
+			api = "https://" + cfg.HTTP.Addr
+		}
 	}
 	token, err := httpapi.Token(cfg.HTTP)
 	if err != nil {
 		return nil, err
+	}
+	client := http.DefaultClient
+	if cfg.HTTP.TLSCertFile != "" && strings.HasPrefix(api, "https://") {
+		tc, err := httpapi.ClientTLS(cfg.HTTP)
+		if err != nil {
+			return nil, err
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
 	}
 	body, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -133,7 +144,7 @@ func adminOverHTTP(ctx context.Context, cfg *config.Config, api, op string, req 
 	if token != "" {
 		hreq.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(hreq)
+	res, err := client.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("%w (is the service running? --offline applies to a stopped service's state)", err)
 	}

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/omnistitch/omnistitch/internal/chtest"
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/internal/httpapi"
+	"github.com/omnistitch/omnistitch/internal/tlstest"
 	"github.com/omnistitch/omnistitch/pipeline"
 	chsink "github.com/omnistitch/omnistitch/sinks/clickhouse"
 )
@@ -225,4 +228,73 @@ func lookup(t *testing.T, api, email string) string {
 		t.Fatalf("lookup %s: %s %v", email, res.Status, err)
 	}
 	return p.CustomerID
+}
+
+// With http.tls_cert_file and tls_key_file the service answers over HTTPS
+// only, and forget/unmerge reach it there from the same configuration.
+func TestServiceOverHTTPS(t *testing.T) {
+	b, err := pipeline.StartBroker(0, 1, "omni.events", "omni.deadletter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := t.TempDir()
+	certFile, keyFile := tlstest.SelfSigned(t, dir, 7)
+	addr := freeAddr(t)
+	cfgFile := filepath.Join(dir, "omnistitch.yaml")
+	yaml := fmt.Sprintf("http:\n  addr: %s\n  tls_cert_file: %s\n  tls_key_file: %s\nstate:\n  dir: %s\nclickhouse:\n  addr: \"\"\nkafka:\n  brokers: [%s]\n",
+		addr, certFile, keyFile, filepath.Join(dir, "state"), b.Addrs()[0])
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	identity, err := os.ReadFile("../../configs/identity.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "identity.yaml"), identity, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runs := make(chan running, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(r running) { runs <- r }) }()
+	select {
+	case <-runs:
+	case err := <-done:
+		t.Fatal(err)
+	}
+
+	tc, err := httpapi.ClientTLS(cfg.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	res, err := cl.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.TLS == nil || res.TLS.PeerCertificates[0].SerialNumber.Int64() != 7 {
+		t.Fatalf("healthz over https: %s", res.Status)
+	}
+	if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP answered")
+		}
+	}
+	// Reaches the service (which knows nobody yet): a 404, not a
+	// connection or certificate error.
+	if _, _, err := execute(t, "forget", "--config", cfgFile, "--id", "email:nobody@example.com"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("forget over https: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,19 +173,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 			store.Close()
 			return err
 		}
+		tlsCfg, err := httpapi.ServerTLS(cfg.HTTP)
+		if err != nil {
+			store.Close()
+			return err
+		}
 		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
 			store.Close()
 			return fmt.Errorf("http: %w", err)
 		}
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
 		srv = httpapi.NewServer(httpapi.Handler(httpapi.Options{Store: store, Engine: eng, Ready: svc.Ready, Gatherer: reg, Logger: log,
 			Token: token, MaxConcurrent: cfg.HTTP.MaxConcurrent, Admin: svc}))
+		// The server's own complaints (a failed TLS handshake, a
+		// malformed request) go to the service's log, not to stderr.
+		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)
 			}
 		}()
-		log.Info("http listening", "addr", ln.Addr().String(), "token", token != "")
+		log.Info("http listening", "addr", ln.Addr().String(), "token", token != "", "tls", tlsCfg != nil)
 	}
 	topics := make([]string, 0, len(decoders))
 	for t := range decoders {

@@ -131,6 +131,8 @@ type HTTP struct {
 	TokenEnv      string `yaml:"token_env"`      // environment variable holding the bearer token every endpoint but /healthz and /readyz requires
 	TokenFile     string `yaml:"token_file"`     // or a file holding it (trailing newline ignored)
 	MaxConcurrent int    `yaml:"max_concurrent"` // requests served at once, beyond which 503 is answered; default 64; 1..10000
+	TLSCertFile   string `yaml:"tls_cert_file"`  // HTTPS: the server's certificate chain (PEM), with tls_key_file; re-read when the files change; "" serves plain HTTP
+	TLSKeyFile    string `yaml:"tls_key_file"`   // its private key (PEM)
 }
 
 // ClickHouse is where journeys, profiles and the identity map are written.

@@ -57,6 +57,7 @@ func TestHTTPBeyondLoopbackNeedsToken(t *testing.T) {
 	accepted("http:\n  addr: \"\"\n")
 	accepted("http:\n  addr: 0.0.0.0:8080\n  token_env: OMNISTITCH_HTTP_TOKEN\n")
 	accepted("http:\n  addr: \":8080\"\n  token_file: /run/secrets/token\n")
+	accepted("http:\n  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n")
 }
 
 func TestHTTPBadSettings(t *testing.T) {
@@ -70,6 +71,8 @@ func TestHTTPBadSettings(t *testing.T) {
 	f("http:\n  token_env: A\n  token_file: b\n", 2, "http.token_env", "at most one")
 	f("http:\n  max_concurrent: 0\n", 2, "http.max_concurrent", "between 1 and 10000")
 	f("http:\n  addr: nocolon\n", 2, "http.addr", "host:port")
+	f("http:\n  tls_cert_file: cert.pem\n", 2, "http.tls_cert_file", "needs tls_key_file")
+	f("http:\n  max_concurrent: 8\n  tls_key_file: key.pem\n", 3, "http.tls_key_file", "needs tls_cert_file")
 }
 
 // The check the run command repeats after --http-addr.

@@ -137,6 +137,13 @@ func CheckHTTP(h HTTP) (field, msg string) {
 	if h.TokenEnv != "" && h.TokenFile != "" {
 		return "token_env", "at most one of token_env and token_file may be set"
 	}
+	if (h.TLSCertFile == "") != (h.TLSKeyFile == "") {
+		// Named at the one that is set: that line exists in the file.
+		if h.TLSCertFile == "" {
+			return "tls_key_file", "needs tls_cert_file, the certificate, too (or neither, for plain HTTP)"
+		}
+		return "tls_cert_file", "needs tls_key_file, its private key, too (or neither, for plain HTTP)"
+	}
 	if h.MaxConcurrent < 1 || h.MaxConcurrent > 10000 {
 		return "max_concurrent", fmt.Sprintf("must be between 1 and 10000, got %d", h.MaxConcurrent)
 	}
