@@ -201,23 +201,20 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 	}
 	if a.matches(r.Then, ev) {
 		a.noteThen(c, r, ev.TS)
-		// The latest first event whose window holds ev.
-		best := -1
-		for i, p := range c.Pending {
-			if p.Rule == r.Name && p.TS <= ev.TS && ev.TS <= p.TS+within && p.EventID != ev.ID {
-				if best < 0 || p.TS >= c.Pending[best].TS {
-					best = i
-				}
-			}
+		holds := func(p *state.Pending) bool {
+			return p.Rule == r.Name && p.TS <= ev.TS && ev.TS <= p.TS+within && p.EventID != ev.ID
 		}
-		if best >= 0 {
+		if r.Kind == rules.KindAbsence {
+			// Every first event whose window holds ev had its second
+			// event: two carts and one purchase within the hour abandon
+			// nothing.
+			a.dropPending(c, r, holds)
+		} else if best := latestPending(c.Pending, holds); best >= 0 {
+			// A sequence pairs ev with one first event: the latest whose
+			// window holds ev.
 			p := c.Pending[best]
 			c.DeletePending(best)
-			if r.Kind == rules.KindAbsence {
-				a.cancelTimer(p.TS+within, r.Name, p.EventID)
-			} else {
-				fire(r, []string{p.EventID, ev.ID}, ev.TS)
-			}
+			fire(r, []string{p.EventID, ev.ID}, ev.TS)
 		}
 	}
 	if !a.matches(r.When, ev) {
@@ -268,6 +265,18 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		a.setTimer(ev.TS+within, r.Name, ev.ID, c.ID)
 	}
 	return nil
+}
+
+// latestPending is the index of the latest entry of ps that ok accepts, or
+// -1.
+func latestPending(ps []state.Pending, ok func(*state.Pending) bool) int {
+	best := -1
+	for i := range ps {
+		if ok(&ps[i]) && (best < 0 || ps[i].TS >= ps[best].TS) {
+			best = i
+		}
+	}
+	return best
 }
 
 // thenIndex numbers the sequence and absence rules of set and fingerprints
