@@ -525,6 +525,11 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 	combine(s, gone)
 	s.Overflow += gone.Overflow + dropped
 	combineRules(s, gone)
+	if a.e.rules != nil {
+		if err := a.answerAbsences(s); err != nil {
+			return nil, err
+		}
+	}
 	t.SetAbsorbed(gone.ID, s.ID)
 	t.DeleteCustomer(gone.ID)
 	t.SetCustomer(s)

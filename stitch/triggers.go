@@ -267,6 +267,36 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 	return nil
 }
 
+// answerAbsences drops c's waiting first events of absence rules that an
+// event of c's journey answers. After a merge, the answer may be in the
+// other customer's journey: a cart on the web and a purchase in the store,
+// found to be one person's later, abandon nothing. Journeys are read only
+// where LastThen says an answer may be there.
+func (a *applier) answerAbsences(c *state.Customer) error {
+	for _, r := range a.e.rules.Rules {
+		if r.Kind != rules.KindAbsence {
+			continue
+		}
+		var answered []string
+		for _, p := range c.Pending {
+			if p.Rule != r.Name || !a.mayFollow(c, r, p.TS) {
+				continue
+			}
+			second, err := a.laterMatch(c, r, &event.Event{ID: p.EventID, TS: p.TS})
+			if err != nil {
+				return err
+			}
+			if second != "" {
+				answered = append(answered, p.EventID)
+			}
+		}
+		if len(answered) > 0 {
+			a.dropPending(c, r, func(p *state.Pending) bool { return slices.Contains(answered, p.EventID) })
+		}
+	}
+	return nil
+}
+
 // latestPending is the index of the latest entry of ps that ok accepts, or
 // -1.
 func latestPending(ps []state.Pending, ok func(*state.Pending) bool) int {
