@@ -189,6 +189,36 @@ rules:
 	}
 }
 
+// A sequence's second event pairs with the latest waiting first event, and
+// each first event pairs once (as configs/rules.yaml documents).
+func TestSequencePairsEachFirstEventOnce(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: complaint_after_purchase
+    kind: sequence
+    when: {types: [purchase]}
+    then: {types: [complaint]}
+    within: 7d
+`)
+	got := fired(t, eng,
+		ev("p1", "store", "purchase", "10:00:00", `"loyalty":"L1"`),
+		ev("c1", "callcentre", "complaint", "11:00:00", `"loyalty":"L1"`),
+		ev("c2", "callcentre", "complaint", "12:00:00", `"loyalty":"L1"`), // p1 paired already
+		ev("p2", "store", "purchase", "13:00:00", `"loyalty":"L2"`),
+		ev("p3", "store", "purchase", "14:00:00", `"loyalty":"L2"`),
+		ev("c3", "callcentre", "complaint", "15:00:00", `"loyalty":"L2"`), // the latest: p3
+		ev("c4", "callcentre", "complaint", "16:00:00", `"loyalty":"L2"`), // then p2
+		ev("c5", "callcentre", "complaint", "17:00:00", `"loyalty":"L2"`), // none left
+	)
+	want := []string{"complaint_after_purchase:p1,c1", "complaint_after_purchase:p3,c3", "complaint_after_purchase:p2,c4"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+}
+
 func TestStageEnterExitAndCancel(t *testing.T) {
 	eng := ruleEngine(t, `
 topic: omni.triggers
