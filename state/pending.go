@@ -191,7 +191,7 @@ func (c *Customer) checkPendingLog() {
 // loadPending reads the pending list of a customer just decoded.
 func loadPending(r pebble.Reader, c *Customer) error {
 	switch {
-	case c.layout == customerVersion && c.pendingN > 0:
+	case pendingKeys(c.layout) && c.pendingN > 0:
 		lo, hi := pendingRange(c.ID)
 		ps := make([]Pending, 0, c.pendingN)
 		if err := scan(r, lo, hi, func(k, _ []byte) error {
@@ -226,7 +226,7 @@ func loadPending(r pebble.Reader, c *Customer) error {
 		}
 		c.Pending = ps
 	}
-	if c.layout != customerVersion {
+	if !pendingKeys(c.layout) {
 		// Older layouts kept the list in arrival order.
 		slices.SortFunc(c.Pending, func(x, y Pending) int { return comparePending(&x, &y) })
 		c.Pending = slices.CompactFunc(c.Pending, func(x, y Pending) bool { return x == y })

@@ -53,6 +53,11 @@ type Customer struct {
 	ThenFor  uint64
 	LastThen []int64
 
+	// SegDue is the due time (event time, ms) of the timer that evaluates
+	// the customer's segments again when a condition on time may have
+	// turned (see stitch's segment timers); 0 when none is set.
+	SegDue int64
+
 	// The Pending entries live under keys of their own (see pending.go):
 	// the list changes on some events only, by an entry or two, while the
 	// record changes on every one. pendingN is the list's length as the
@@ -133,7 +138,12 @@ const recordVersion = 1
 // customerVersion 3 counts the Pending list in the record and keeps each
 // entry under a key of its own; version 2 records (written before) keep
 // the list under one key, version 1 records inline, and both still decode.
-const customerVersion = 3
+// Version 4 adds SegDue; a version 3 record reads as one with SegDue 0.
+const customerVersion = 4
+
+// pendingKeys reports whether a record of this layout keeps its Pending
+// entries under keys of their own.
+func pendingKeys(layout byte) bool { return layout >= 3 }
 
 func (e enc) str(s string) enc {
 	e = binary.AppendUvarint(e, uint64(len(s)))
@@ -276,6 +286,7 @@ func (c *Customer) appendTo(b []byte) []byte {
 	for _, ts := range c.LastThen {
 		e = e.i64(ts)
 	}
+	e = e.i64(c.SegDue)
 	if c.Overflow != 0 {
 		// Left out when 0, as in records written before it was kept.
 		e = e.i64(c.Overflow)
@@ -283,15 +294,15 @@ func (c *Customer) appendTo(b []byte) []byte {
 	return e
 }
 
-// decodeCustomer decodes a customer record. Of a version 2 or 3 record the
-// Pending list is only counted (pendingN): loadPending reads it.
+// decodeCustomer decodes a customer record. Of a version 2, 3 or 4 record
+// the Pending list is only counted (pendingN): loadPending reads it.
 func decodeCustomer(b []byte) (*Customer, error) {
 	d := dec{b: b}
 	v := byte(0)
 	if len(b) > 0 {
 		v = b[0]
 	}
-	counted := v == 2 || v == customerVersion
+	counted := v >= 2 && v <= customerVersion
 	if !counted {
 		d.version()
 	} else {
@@ -327,6 +338,9 @@ func decodeCustomer(b []byte) (*Customer, error) {
 			for range n {
 				c.LastThen = append(c.LastThen, d.i64())
 			}
+			if v >= 4 {
+				c.SegDue = d.i64()
+			}
 		} else {
 			if n > uint64(len(d.b)) {
 				return nil, ErrCorrupt
@@ -336,7 +350,7 @@ func decodeCustomer(b []byte) (*Customer, error) {
 			}
 		}
 	} else if counted {
-		return nil, ErrCorrupt // version 2 and 3 records have every field
+		return nil, ErrCorrupt // version 2 to 4 records have every field
 	}
 	c.layout = v
 	if len(d.b) > 0 {

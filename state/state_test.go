@@ -14,7 +14,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	c := &Customer{ID: "c_0123456789abcdef", Origin: "ev-1", FirstSeen: -62135596800000, LastSeen: 253402300799999,
 		Events: 7, Purchases: 2, Revenue: 59.9, Stage: "purchase", StageTS: 5, StageEID: "ev-2",
 		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"},
-		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, layout: customerVersion}
+		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, SegDue: 1 << 41, layout: customerVersion}
 	gc, err := decodeCustomer(c.appendTo(nil))
 	if err != nil || !reflect.DeepEqual(c, gc) {
 		t.Fatalf("customer round trip: %+v, %v", gc, err)
@@ -449,7 +449,7 @@ func TestPendingListKey(t *testing.T) {
 
 	// A version 2 record: the list under one key.
 	v2 := &Customer{ID: "c_00000000000000dd", Events: 3, Pending: make([]Pending, 2)} // counted, not written
-	rec := v2.appendTo(nil)
+	rec := v3Record(t, v2)
 	rec[0] = 2
 	if err := s.db.Set(key(prefixCustomer, v2.ID), rec, nil); err != nil {
 		t.Fatal(err)
@@ -513,6 +513,55 @@ func appendPendingV2(b []byte, ps []Pending) []byte {
 		prev = p.TS
 	}
 	return e
+}
+
+// v3Record is c's record in layout 3, before SegDue: today's without its
+// last field (c has SegDue and Overflow 0, so that field is one 0 byte).
+func v3Record(t *testing.T, c *Customer) []byte {
+	t.Helper()
+	if c.SegDue != 0 || c.Overflow != 0 {
+		t.Fatal("v3Record needs SegDue and Overflow 0")
+	}
+	rec := c.appendTo(nil)
+	if rec[len(rec)-1] != 0 {
+		t.Fatal("record does not end in SegDue 0")
+	}
+	rec = rec[:len(rec)-1]
+	rec[0] = 3
+	return rec
+}
+
+// A version 3 record (before SegDue) reads with SegDue 0 and its pending
+// entries, and is written again as version 4.
+func TestCustomerVersion3Record(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &Customer{ID: "c_00000000000000ee", Events: 2, LastSeen: 5, Pending: make([]Pending, 1)} // counted, not written
+	if err := s.db.Set(key(prefixCustomer, c.ID), v3Record(t, c), nil); err != nil {
+		t.Fatal(err)
+	}
+	p := Pending{Rule: "cart", EventID: "e1", TS: 4}
+	if err := s.db.Set(appendPendingKey(nil, c.ID, &p), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	tx := s.Begin()
+	got, err := tx.Customer(c.ID)
+	if err != nil || got.SegDue != 0 || got.layout != 3 || !reflect.DeepEqual(got.Pending, []Pending{p}) {
+		t.Fatalf("version 3 record: %+v, %v", got, err)
+	}
+	got.SegDue = 99
+	tx.SetCustomer(got)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.purgeCaches()
+	again, err := s.Customer(c.ID)
+	if err != nil || again.SegDue != 99 || again.layout != customerVersion || !reflect.DeepEqual(again.Pending, []Pending{p}) {
+		t.Fatalf("written again: %+v, %v", again, err)
+	}
 }
 
 // appendCustomerV1 is the record layout before the Pending list moved out.

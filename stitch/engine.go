@@ -40,6 +40,9 @@ type Engine struct {
 
 	rules      *rules.Set // nil: no trigger rules
 	ruleByName map[string]*rules.Rule
+	// segTimes are the thresholds of the segments' conditions on time
+	// (see segtimers.go).
+	segTimes []rules.TimeThreshold
 	// segsByName is rules.Segments by name: memberships evaluated in this
 	// order come out sorted, as Customer.Segments keeps them.
 	segsByName []*rules.Segment
@@ -144,6 +147,13 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 		e.thenPos, e.thenFP = thenIndex(set)
 		e.segsByName = slices.Clone(set.Segments)
 		slices.SortFunc(e.segsByName, func(x, y *rules.Segment) int { return strings.Compare(x.Name, y.Name) })
+		for _, sg := range set.Segments {
+			for _, th := range sg.If.Times {
+				if !slices.Contains(e.segTimes, th) {
+					e.segTimes = append(e.segTimes, th)
+				}
+			}
+		}
 	}
 	return e, nil
 }
@@ -528,6 +538,9 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 	if a.e.rules != nil {
 		if err := a.answerAbsences(s); err != nil {
 			return nil, err
+		}
+		if gone.SegDue != 0 {
+			a.cancelTimer(gone.SegDue, segmentTimer, gone.ID)
 		}
 	}
 	t.SetAbsorbed(gone.ID, s.ID)

@@ -208,9 +208,11 @@ func (a *applier) splitRules(c, kept *state.Customer, parts map[int]*state.Custo
 			a.setTimer(due, r.Name, pe.EventID, p.ID)
 		}
 	}
+	kept.SegDue = c.SegDue // its timer is set under the kept id
 	for _, p := range parts {
 		p.Fires = slices.Clone(c.Fires)
 		a.segments(p, nil)
+		a.scheduleSegments(p, a.watermark())
 	}
 }
 

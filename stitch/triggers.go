@@ -75,7 +75,11 @@ func (e *Engine) noteFacts(c *state.Customer, en *state.Entry) {
 // env is what c's conditions see now. It is the applier's one Env, filled
 // anew by each call: use it before the next call.
 func (a *applier) env(c *state.Customer, ev *event.Event) *rules.Env {
-	wm := a.watermark()
+	return a.envAt(c, ev, a.watermark())
+}
+
+// envAt is env as of watermark wm.
+func (a *applier) envAt(c *state.Customer, ev *event.Event, wm int64) *rules.Env {
 	p := rules.ProfileEnv{
 		Events: c.Events, Purchases: c.Purchases, Revenue: c.Revenue, Channels: c.Channels,
 		Stage: c.Stage, Segments: c.Segments,
@@ -129,6 +133,7 @@ func (a *applier) evalRules(c *state.Customer, ev *event.Event, prevStage string
 			}
 		}
 	}
+	a.scheduleSegments(c, a.watermark())
 	return nil
 }
 
@@ -144,10 +149,15 @@ func (a *applier) matches(m *rules.Match, ev *event.Event) bool {
 
 // segments recomputes c's memberships and reports the changes.
 func (a *applier) segments(c *state.Customer, ev *event.Event) (entered, exited []string) {
+	return a.segmentsAt(c, ev, a.watermark())
+}
+
+// segmentsAt is segments as of watermark wm.
+func (a *applier) segmentsAt(c *state.Customer, ev *event.Event, wm int64) (entered, exited []string) {
 	if len(a.e.segsByName) == 0 {
 		return nil, nil
 	}
-	env := a.env(c, ev)
+	env := a.envAt(c, ev, wm)
 	now := a.segScratch[:0] // sorted: segsByName is
 	for _, s := range a.e.segsByName {
 		if ok, err := s.If.Eval(env); ok && err == nil {
@@ -463,8 +473,8 @@ func (a *applier) fireTimers(upTo int64) error {
 		tm := a.queue[0]
 		a.queue = a.queue[1:]
 		a.t.DeleteTimer(tm.Due, tm.Rule, tm.EventID)
-		r := a.e.ruleByName[tm.Rule]
-		if r == nil {
+		r, seg := a.e.ruleByName[tm.Rule], tm.Rule == segmentTimer
+		if r == nil && !seg {
 			continue // the rule was removed from the configuration
 		}
 		// Most timers fire for a customer that still exists (a cached
@@ -480,6 +490,11 @@ func (a *applier) fireTimers(upTo int64) error {
 			return err
 		}
 		if c == nil {
+			continue
+		}
+		if seg {
+			a.segmentsTurned(c, tm, upTo)
+			a.t.SetCustomer(c)
 			continue
 		}
 		i := slices.IndexFunc(c.Pending, func(p state.Pending) bool { return p.Rule == tm.Rule && p.EventID == tm.EventID })

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnistitch/omnistitch/internal/config"
 	"github.com/omnistitch/omnistitch/state"
@@ -216,6 +217,84 @@ rules:
 	want := []string{"complaint_after_purchase:p1,c1", "complaint_after_purchase:p3,c3", "complaint_after_purchase:p2,c4"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("fired %v, want %v", got, want)
+	}
+}
+
+// Segments on time turn as the watermark moves, with no event of the
+// customer: a complaint 30 days old leaves "complainer", 60 days without an
+// event enter "lapsed". The rules fire at the time the condition turned,
+// with the customer's latest event as the cause, and the memberships are
+// the customer's (profiles.segments).
+func TestSegmentsTurnWithTheWatermark(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: lapsed_enter
+    kind: segment
+    segment: lapsed
+  - name: complainer_exit
+    kind: segment
+    segment: complainer
+    on: exit
+`)
+	line := func(id, ch, typ, ts, ids string) string {
+		return `{"event_id":"` + id + `","channel":"` + ch + `","type":"` + typ + `","ts":"` + ts + `","ids":{` + ids + `}}`
+	}
+	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
+	var got []string
+	for _, l := range []string{
+		line("a1", "web", "page_view", "2026-09-01T10:00:00Z", `"cookie":"ann"`),
+		line("b1", "callcentre", "complaint", "2026-09-01T11:00:00Z", `"crm":"bob"`),
+		line("x1", "web", "page_view", "2026-10-05T00:00:00Z", `"cookie":"x"`),
+		line("x2", "web", "page_view", "2026-11-05T00:00:00Z", `"cookie":"x"`),
+		line("a2", "web", "page_view", "2026-11-06T00:00:00Z", `"cookie":"ann"`),
+	} {
+		ev, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := eng.Apply([]event.Event{ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range res.Triggers {
+			got = append(got, g.Rule+":"+strings.Join(g.EventIDs, ",")+"@"+event.FormatTS(g.FiredAt))
+		}
+	}
+	want := []string{
+		"complainer_exit:b1@2026-10-01T11:00:00.001Z", // "<= 30" turns just after 30 days
+		"lapsed_enter:a1@2026-10-31T10:00:00.000Z",    // ">= 60" at 60 days
+		"lapsed_enter:b1@2026-10-31T11:00:00.000Z",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+	segs := map[string][]string{}
+	if err := eng.Customers(func(c *state.Customer) error { segs[c.IDs[0]] = c.Segments; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(segs["cookie:ann"]) != 0 || !slices.Equal(segs["crm:bob"], []string{"lapsed"}) || len(segs["cookie:x"]) != 0 {
+		t.Fatalf("memberships: %v", segs)
+	}
+
+	// With no traffic the watermark moves on with the wall clock (Fire).
+	upTo := time.Date(2027, 1, 10, 0, 0, 0, 0, time.UTC).UnixMilli()
+	res, err := eng.Fire(upTo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, g := range res.Triggers {
+		got = append(got, g.Rule+":"+strings.Join(g.EventIDs, ",")+"@"+event.FormatTS(g.FiredAt))
+	}
+	want = []string{"lapsed_enter:x2@2027-01-04T00:00:00.000Z", "lapsed_enter:a2@2027-01-05T00:00:00.000Z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired when idle %v, want %v", got, want)
+	}
+	if res, err := eng.Fire(upTo, nil); err != nil || len(res.Triggers) != 0 {
+		t.Fatalf("fired again: %v, %v", res, err)
 	}
 }
 

@@ -47,7 +47,9 @@ func compile(src string, forbidden []string) (*Condition, error) {
 			return nil, fmt.Errorf("%s is not available here", f.found)
 		}
 	}
-	return &Condition{Source: src, program: prog, fast: fastBool(prog.Node())}, nil
+	c := &Condition{Source: src, program: prog, fast: fastBool(prog.Node())}
+	c.Times, c.TimesUnknown = timeThresholds(prog.Node())
+	return c, nil
 }
 
 // guardExpr turns a panic of the expression compiler into an error, so that

@@ -84,6 +84,12 @@ type Condition struct {
 	Source  string
 	program *vm.Program
 	fast    boolFn // the same condition as plain Go, when it is simple enough (fast.go); nil otherwise
+
+	// Times are the thresholds at which the condition's answer may change
+	// as time passes (times.go); TimesUnknown is set when it reads a time
+	// field otherwise than compared with a number.
+	Times        []TimeThreshold
+	TimesUnknown bool
 }
 
 // Env is what a condition sees. Names in expressions are the `expr` tags.

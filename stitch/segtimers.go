@@ -1,0 +1,99 @@
+package stitch
+
+import (
+	"math"
+	"slices"
+
+	"github.com/omnistitch/omnistitch/state"
+	"github.com/omnistitch/omnistitch/stitch/rules"
+)
+
+// Segments on time ("lapsed": no event for 60 days; "complainer": a
+// complaint in the last 30) change as the watermark moves, with no event of
+// the customer. Each customer whose segments read a time field has one
+// timer, at the earliest time one of their thresholds is crossed (see
+// rules.TimeThreshold); when it fires, the segments are evaluated again,
+// rules on entering and leaving them fire (at the timer's time, with the
+// customer's latest event as the cause), and the next timer is set.
+//
+// The timer is moved only to an earlier time: an event that pushes the
+// thresholds later leaves it where it is, and it then fires early, finds
+// nothing changed and sets the next. So most events write nothing for it.
+// A condition that reads a time field otherwise than compared with a
+// number (rules.Condition.TimesUnknown) is evaluated with events only.
+
+// segmentTimer is the rule name of segment timers (eventID: the customer
+// id). No rule has it: rule names start with a letter. (A timer's key ends
+// in rule, NUL, event id: the name must hold no NUL.)
+const segmentTimer = "_segments"
+
+// scheduleSegments sets c's segment timer at the next threshold after
+// time after (the watermark), unless one is set already at or before it.
+func (a *applier) scheduleSegments(c *state.Customer, after int64) {
+	if len(a.e.segTimes) == 0 {
+		return
+	}
+	next := a.nextSegmentTime(c, after)
+	if next == math.MaxInt64 || (c.SegDue != 0 && c.SegDue <= next) {
+		return
+	}
+	if c.SegDue != 0 {
+		a.cancelTimer(c.SegDue, segmentTimer, c.ID)
+	}
+	a.setTimer(next, segmentTimer, c.ID, c.ID)
+	c.SegDue = next
+}
+
+// nextSegmentTime is the earliest time after t at which one of c's
+// segment conditions may turn (math.MaxInt64: none).
+func (a *applier) nextSegmentTime(c *state.Customer, t int64) int64 {
+	next := int64(math.MaxInt64)
+	for _, th := range a.e.segTimes {
+		base := c.LastSeen
+		if th.Field == rules.SinceComplaint {
+			if !c.HasComplaint {
+				continue
+			}
+			base = c.LastComplaint
+		}
+		at := float64(base) + math.Ceil(th.Days*day)
+		if at+1 <= float64(t) || at > 1<<62 {
+			continue // passed already, or beyond any event time
+		}
+		// The answer turns at the threshold (>=, <) or one millisecond
+		// after it (>, <=).
+		for _, x := range [2]int64{int64(at), int64(at) + 1} {
+			if x > t && x < next {
+				next = x
+			}
+		}
+	}
+	return next
+}
+
+// segmentsTurned evaluates c's segments when its segment timer tm fires
+// as the watermark reaches wm: at each threshold from the timer's time to
+// wm, so that a watermark that jumped past several fires each change at
+// its own time.
+func (a *applier) segmentsTurned(c *state.Customer, tm state.Timer, wm int64) {
+	if tm.EventID == c.ID && c.SegDue == tm.Due {
+		c.SegDue = 0
+	}
+	for t := tm.Due; t <= wm; t = a.nextSegmentTime(c, t) {
+		entered, exited := a.segmentsAt(c, nil, t)
+		if len(entered)+len(exited) == 0 {
+			continue
+		}
+		var ids []string
+		if c.LastEID != "" {
+			ids = []string{c.LastEID}
+		}
+		env := a.envAt(c, nil, t)
+		for _, r := range a.e.rules.Rules {
+			if r.Kind == rules.KindSegment && ((!r.Exit && slices.Contains(entered, r.Segment)) || (r.Exit && slices.Contains(exited, r.Segment))) {
+				a.fire(c, r, env, ids, t)
+			}
+		}
+	}
+	a.scheduleSegments(c, wm)
+}
