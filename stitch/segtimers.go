@@ -2,7 +2,6 @@ package stitch
 
 import (
 	"math"
-	"slices"
 
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch/rules"
@@ -90,7 +89,7 @@ func (a *applier) segmentsTurned(c *state.Customer, tm state.Timer, wm int64) {
 		}
 		env := a.envAt(c, nil, t)
 		for _, r := range a.e.rules.Rules {
-			if r.Kind == rules.KindSegment && ((!r.Exit && slices.Contains(entered, r.Segment)) || (r.Exit && slices.Contains(exited, r.Segment))) {
+			if r.Kind == rules.KindSegment && segmentRuleFires(r, entered, exited) {
 				a.fire(c, r, env, ids, t)
 			}
 		}

@@ -128,13 +128,22 @@ func (a *applier) evalRules(c *state.Customer, ev *event.Event, prevStage string
 				fire(r, []string{ev.ID}, ev.TS)
 			}
 		case rules.KindSegment:
-			if (!r.Exit && slices.Contains(entered, r.Segment)) || (r.Exit && slices.Contains(exited, r.Segment)) {
+			if segmentRuleFires(r, entered, exited) {
 				fire(r, []string{ev.ID}, ev.TS)
 			}
 		}
 	}
 	a.scheduleSegments(c, a.watermark())
 	return nil
+}
+
+// segmentRuleFires reports whether segment rule r fires for these changes
+// of memberships.
+func segmentRuleFires(r *rules.Rule, entered, exited []string) bool {
+	if r.Exit {
+		return slices.Contains(exited, r.Segment)
+	}
+	return slices.Contains(entered, r.Segment)
 }
 
 // matches reports whether ev matches m; a predicate that cannot be
