@@ -157,7 +157,10 @@ func TestNormalize(t *testing.T) {
 	f("phone", "+49 30 1234567 ext 12", "", Invalid)
 	f("phone", "+49 30 1234567 x12", "", Invalid)
 	f("phone", "+49 30 1234567#12", "", Invalid)
-	f("phone", "tel:+49-30-1234567", "", Invalid)
+	f("phone", "tel:+49-30-1234567", "+49301234567", OK)
+	f("phone", "TEL:+493012345 67", "+49301234567", OK)
+	f("phone", "tel:030-1234567", "", Invalid) // a local number needs its phone-context
+	f("phone", "tel:+49-30-1234567;ext=12", "", Invalid)
 	f("phone", "tel:+49-30-1234567;phone-context=example.com", "", Invalid)
 	f("phone", "0800-FLOWERS", "", Invalid)
 	f("phone", "０３０ １２３４５６７", "", Invalid) // full-width digits

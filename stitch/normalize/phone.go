@@ -13,6 +13,12 @@ func (n *Normalizer) normalizePhone(v string) (string, Result) {
 	if len(v) > maxPhoneLen {
 		return "", Invalid
 	}
+	if len(v) > 5 && v[4] == '+' && strings.EqualFold(v[:4], "tel:") {
+		// An RFC 3966 URI of a global number (click-to-call links, CRM
+		// exports) names the line as plainly as "+49 30 …" does; its
+		// parameters (";ext=", ";phone-context=") are still refused below.
+		v = v[4:]
+	}
 	digits, nonZero := 0, false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
