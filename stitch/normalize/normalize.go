@@ -10,6 +10,7 @@ package normalize
 import (
 	"fmt"
 	"maps"
+	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -261,9 +262,32 @@ func (n *Normalizer) normalizeKind(kind Kind, raw string) (string, Result) {
 // normalizeEmail checks the local@domain shape and lower-cases. Invalid UTF-8 is rejected
 // rather than passed on: strings.ToLower would replace each bad byte with U+FFFD and so
 // merge addresses that differ only in their bad bytes.
+//
+// The spellings source systems export for one address become that address: a mailto: link
+// ("mailto:anna@x.de?subject=…"), a name and address ("Anna Muster <anna@x.de>", as mail
+// headers and many CRMs write them), a quoted local part that needs no quotes
+// ("\"anna\"@x.de", parsed by net/mail) and the root dot of a fully qualified domain
+// ("anna@x.de."). Provider rules (Gmail's dots and +tags) are left alone: they hold for some
+// domains only.
 func normalizeEmail(v string) (string, Result) {
 	if len(v) > maxValueLen || strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
 		return "", Invalid
+	}
+	if len(v) > 7 && strings.EqualFold(v[:7], "mailto:") {
+		for len(v) > 7 && strings.EqualFold(v[:7], "mailto:") {
+			v = v[7:]
+		}
+		if q := strings.IndexByte(v, '?'); q >= 0 {
+			v = v[:q]
+		}
+	}
+	v = trimRootDot(v)
+	if strings.ContainsAny(v, "<\"(") {
+		if a, err := mail.ParseAddress(v); err == nil {
+			// The address alone, its local part quoted only where it must be.
+			v = (&mail.Address{Address: a.Address}).String()
+			v = trimRootDot(v[1 : len(v)-1])
+		}
 	}
 	at := strings.IndexByte(v, '@')
 	if at <= 0 {
@@ -275,6 +299,14 @@ func normalizeEmail(v string) (string, Result) {
 	}
 	// No rune lower-cases to '@' or to a space, so the checks above hold for the output.
 	return strings.ToLower(v), OK
+}
+
+// trimRootDot drops the root dot of a fully qualified domain ("x.de." → "x.de"), one only.
+func trimRootDot(v string) string {
+	if n := len(v); n > 1 && v[n-1] == '.' && v[n-2] != '.' && v[n-2] != '@' {
+		return v[:n-1]
+	}
+	return v
 }
 
 // hasSpace is strings.IndexFunc(s, unicode.IsSpace) >= 0 without a function call per ASCII

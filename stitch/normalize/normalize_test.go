@@ -114,6 +114,14 @@ func TestNormalize(t *testing.T) {
 	// without spaces; no provider tricks.
 	f("email", "anna@example.com", "anna@example.com", OK)
 	f("email", "  Anna@Example.COM \n", "anna@example.com", OK)
+	f("email", "mailto:Anna@Example.com", "anna@example.com", OK)
+	f("email", "MAILTO:anna@example.com?subject=Hallo", "anna@example.com", OK)
+	f("email", "Anna Muster <Anna@Example.com>", "anna@example.com", OK)
+	f("email", `"Muster, Anna" <anna@example.com>`, "anna@example.com", OK)
+	f("email", `"anna"@example.com`, "anna@example.com", OK)
+	f("email", "anna@example.com.", "anna@example.com", OK)
+	f("email", `"anna b"@example.com`, `"anna b"@example.com`, OK) // the quotes are needed: kept
+	f("email", "anna@example..", "anna@example..", OK)             // one root dot only
 	f("email", "ÄNNE@BEISPIEL.DE", "änne@beispiel.de", OK)
 	f("email", "First.Last+Tag@GMail.com", "first.last+tag@gmail.com", OK)
 	f("email", "user@localhost", "user@localhost", OK)
