@@ -139,7 +139,7 @@ func TestForgetAndUnmergeCommands(t *testing.T) {
 	if err != nil || adminOut(t, out).Status != "already_forgotten" {
 		t.Fatalf("forget again: %q %v", out, err)
 	}
-	if _, _, err := execute(t, "forget", "--api", api, "--id", "email:nobody@example.com"); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, _, err := execute(t, "forget", "--api", api, "--id", "email:ida@example.com"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("forget of an unknown identifier: %v", err)
 	}
 
@@ -290,7 +290,7 @@ func TestServiceOverHTTPS(t *testing.T) {
 	}
 	// Reaches the service (which knows nobody yet): a 404, not a
 	// connection or certificate error.
-	if _, _, err := execute(t, "forget", "--config", cfgFile, "--id", "email:nobody@example.com"); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, _, err := execute(t, "forget", "--config", cfgFile, "--id", "email:ida@example.com"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("forget over https: %v", err)
 	}
 	cancel()

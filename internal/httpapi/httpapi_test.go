@@ -93,7 +93,7 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get("/v1/profiles/nope"); code != 400 {
 		t.Errorf("malformed customer id %d, want 400", code)
 	}
-	if code, _ := get("/v1/lookup?type=email&value=x@y.z"); code != 404 {
+	if code, _ := get("/v1/lookup?type=email&value=x@y.de"); code != 404 {
 		t.Errorf("unknown identifier %d, want 404", code)
 	}
 	code, body = get("/v1/lookup?type=email&value=null")

@@ -297,8 +297,48 @@ func normalizeEmail(v string) (string, Result) {
 	if domain == "" || strings.IndexByte(domain, '@') >= 0 || hasSpace(domain) {
 		return "", Invalid
 	}
-	// No rune lower-cases to '@' or to a space, so the checks above hold for the output.
+	// A domain without a dot ("user@localhost", "0@0") or with a one-letter top level
+	// ("x@x.x") reaches no mailbox on the internet: such values are typed to fill a field.
+	// Letters, not bytes, are counted: lower-casing may change the bytes, never the count.
+	if dot := strings.LastIndexByte(domain, '.'); dot < 0 || utf8.RuneCountInString(domain[dot+1:]) < 2 {
+		return "", Invalid
+	}
+	if placeholderLocal(v[:at]) {
+		return "", Junk
+	}
+	// No rune lower-cases to '@', a space or a dot, so the checks above hold for the output.
 	return strings.ToLower(v), OK
+}
+
+// placeholderLocal reports whether an e-mail's local part is one typed when there is no
+// address to give: "none@none.com", "keine@email.de", "noreply@shop.de". Such a value is
+// shared by everyone who had none, so it must link nobody, whatever its domain.
+func placeholderLocal(l string) bool {
+	if len(l) > 16 {
+		return false
+	}
+	if isBuiltinJunk(l) {
+		return true
+	}
+	var buf [16]byte
+	k := buf[:0]
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			k = append(k, c+'a'-'A')
+		case c == '-' || c == '_' || c == '.':
+			// "no-email", "no_email" and "no.email" are one word
+		default:
+			k = append(k, c)
+		}
+	}
+	switch string(k) {
+	case "noemail", "nomail", "noreply", "donotreply", "dontreply", "nobody", "dummy", "fake",
+		"keine", "kein", "keinemail", "keineemail", "keinmail", "unbekannt", "ohne", "nichts":
+		return true
+	}
+	return false
 }
 
 // trimRootDot drops the root dot of a fully qualified domain ("x.de." → "x.de"), one only.

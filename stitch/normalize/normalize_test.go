@@ -121,10 +121,18 @@ func TestNormalize(t *testing.T) {
 	f("email", `"anna"@example.com`, "anna@example.com", OK)
 	f("email", "anna@example.com.", "anna@example.com", OK)
 	f("email", `"anna b"@example.com`, `"anna b"@example.com`, OK) // the quotes are needed: kept
-	f("email", "anna@example..", "anna@example..", OK)             // one root dot only
+	f("email", "anna@example..", "", Invalid)                      // one root dot only
 	f("email", "ÄNNE@BEISPIEL.DE", "änne@beispiel.de", OK)
 	f("email", "First.Last+Tag@GMail.com", "first.last+tag@gmail.com", OK)
-	f("email", "user@localhost", "user@localhost", OK)
+	f("email", "user@localhost", "", Invalid) // no dot: no internet mailbox
+	f("email", "x@x.x", "", Invalid)          // no one-letter top-level domain
+	f("email", "a@b.de", "a@b.de", OK)
+	f("email", "none@none.com", "", Junk)
+	f("email", "No-Email@shop.de", "", Junk)
+	f("email", "keine.email@web.de", "", Junk)
+	f("email", "do_not_reply@x.de", "", Junk)
+	f("email", "0000@x.de", "", Junk)
+	f("email", "nonelli@x.de", "nonelli@x.de", OK)
 	f("email", "an na@example.com", "an na@example.com", OK) // only the domain is checked for spaces
 	f("email", "anna.example.com", "", Invalid)
 	f("email", "@example.com", "", Invalid)
