@@ -174,6 +174,11 @@ func TestNormalize(t *testing.T) {
 	f("phone", "+49 30 1234567 x12", "", Invalid)
 	f("phone", "+49 30 1234567#12", "", Invalid)
 	f("phone", "tel:+49-30-1234567", "+49301234567", OK)
+	f("phone", "1234567890", "", Junk) // placeholders: a run of the keypad, one digit repeated
+	f("phone", "0123 456789", "", Junk)
+	f("phone", "+49 98765 4321", "", Junk)
+	f("phone", "111111111", "", Junk)
+	f("phone", "030 2222222", "+49302222222", OK)
 	f("phone", "TEL:+493012345 67", "+49301234567", OK)
 	f("phone", "tel:030-1234567", "", Invalid) // a local number needs its phone-context
 	f("phone", "tel:+49-30-1234567;ext=12", "", Invalid)

@@ -119,7 +119,27 @@ func parsePhone(v, region string) (string, Result) {
 	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
 		return "", Invalid
 	}
+	if placeholderDigits(phonenumbers.GetNationalSignificantNumber(num)) {
+		return "", Junk
+	}
 	return out, OK
+}
+
+// placeholderDigits reports whether a national number is one typed to fill a field: one digit
+// repeated (111111111) or a run up or down the keypad (1234567890, 0123456789, 98765). Such a
+// number passes as possible, but is shared by everyone who gave none.
+func placeholderDigits(nsn string) bool {
+	if len(nsn) < 5 {
+		return false
+	}
+	same, up, down := true, true, true
+	for i := 1; i < len(nsn); i++ {
+		d, p := nsn[i], nsn[i-1]
+		same = same && d == p
+		up = up && (d == p+1 || (p == '9' && d == '0'))
+		down = down && (d+1 == p || (p == '0' && d == '9'))
+	}
+	return same || up || down
 }
 
 // isE164Shape is '+' followed by digits, not all of them zero.
