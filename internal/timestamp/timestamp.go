@@ -14,12 +14,15 @@ const (
 // ParseRFC3339 is the fast path of time.Parse(time.RFC3339Nano, s) (the
 // time package's own parseRFC3339) returning Unix milliseconds directly:
 // "2006-01-02T15:04:05", an optional fraction of any number of digits
-// (truncated to milliseconds), then "Z" or a "±hh:mm" offset. When it
-// reports ok, time.Parse gives the same instant; when it does not, only
-// time.Parse can tell (lower-case t or z, leap second, ...).
+// (truncated to milliseconds), then "Z" or a "±hh:mm" offset. It also takes
+// what RFC 3339 allows and time.Parse does not: "t" and "z" in lower case
+// (section 5.6, note) and a space between date and time (the same note's
+// readability choice, as databases export). When it reports ok, time.Parse
+// gives the same instant for s with an upper-case T and Z; when it does
+// not, only time.Parse can tell (a leap second, ...).
 func ParseRFC3339(s []byte) (ms int64, ok bool) {
 	if len(s) < len("2006-01-02T15:04:05") ||
-		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
 	year, ok1 := digits(s[0:4], 0, 9999)
@@ -50,7 +53,7 @@ func ParseRFC3339(s []byte) (ms int64, ok bool) {
 		s = s[n:]
 	}
 	offset := 0
-	if len(s) != 1 || s[0] != 'Z' {
+	if len(s) != 1 || (s[0] != 'Z' && s[0] != 'z') {
 		if len(s) != len("-07:00") || (s[0] != '-' && s[0] != '+') || s[3] != ':' {
 			return 0, false
 		}

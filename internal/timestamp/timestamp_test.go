@@ -35,9 +35,10 @@ func TestParseRFC3339(t *testing.T) {
 		{"2026-01-01T00:60:00Z", 0, false},
 		{"2026-01-01T00:00:60Z", 0, false}, // leap second: time.Parse decides
 		{"2026-01-01T00:00:00", 0, false},  // no zone
-		{"2026-01-01T00:00:00z", 0, false}, // lower case: time.Parse decides
-		{"2026-01-01t00:00:00Z", 0, false},
-		{"2026-01-01 00:00:00Z", 0, false},
+		{"2026-01-01T00:00:00z", 1767225600000, true}, // lower case: RFC 3339 5.6
+		{"2026-01-01t00:00:00Z", 1767225600000, true},
+		{"2026-01-01 00:00:00.5+01:00", 1767222000500, true}, // a space: RFC 3339 5.6
+		{"2026-01-01_00:00:00Z", 0, false},
 		{"2026-01-01T00:00:00.Z", 0, false},
 		{"2026-01-01T00:00:00+0100", 0, false},
 		{"2026-01-01T00:00:00+24:00", 0, false},
@@ -88,7 +89,13 @@ func FuzzParseRFC3339(f *testing.F) {
 		if !ok {
 			return
 		}
-		tm, err := time.Parse(time.RFC3339Nano, s)
+		// time.Parse takes T and Z in upper case only.
+		b := []byte(s)
+		b[10] = 'T'
+		if b[len(b)-1] == 'z' {
+			b[len(b)-1] = 'Z'
+		}
+		tm, err := time.Parse(time.RFC3339Nano, string(b))
 		if err != nil || tm.UnixMilli() != ms {
 			t.Fatalf("ParseRFC3339(%q) = %d; time.Parse = %v (%d), %v", s, ms, tm, tm.UnixMilli(), err)
 		}

@@ -114,7 +114,16 @@ func refParseTS(raw json.RawMessage) (int64, error) {
 		}
 		return ms, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 (5.6) allows t and z in lower case and a space for the T;
+	// time.Parse takes the upper-case T form only.
+	p := []byte(s)
+	if len(p) > 10 && (p[10] == 't' || p[10] == ' ') {
+		p[10] = 'T'
+	}
+	if len(p) > 0 && p[len(p)-1] == 'z' {
+		p[len(p)-1] = 'Z'
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(p))
 	if err != nil {
 		return 0, errf(ReasonBadTS, "ts %s is neither RFC 3339 nor integer epoch milliseconds", quoteShort(s))
 	}
