@@ -16,10 +16,10 @@ import (
 	"time"
 )
 
-// SelfSigned writes a self-signed certificate for 127.0.0.1 and localhost
-// with the given serial number, and its key, as PEM files cert.pem and
-// key.pem in dir (replacing them), and returns their paths.
-func SelfSigned(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
+// PEM returns a self-signed certificate for 127.0.0.1 and localhost with the
+// given serial number, valid for an hour either side of now, and its key,
+// both PEM-encoded.
+func PEM(t testing.TB, serial int64) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -45,11 +45,19 @@ func SelfSigned(t testing.TB, dir string, serial int64) (certFile, keyFile strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// SelfSigned writes PEM's certificate and key as the files cert.pem and
+// key.pem in dir (replacing them), and returns their paths.
+func SelfSigned(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
+	t.Helper()
+	certPEM, keyPEM := PEM(t, serial)
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
