@@ -52,8 +52,19 @@ func ruleEngine(t *testing.T, rulesYAML string) *stitch.Engine {
 // trigger in firing order.
 func fired(t *testing.T, eng *stitch.Engine, lines ...string) []string {
 	t.Helper()
-	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
 	var out []string
+	for _, g := range triggersOf(t, eng, lines...) {
+		out = append(out, g.Rule+":"+strings.Join(g.EventIDs, ","))
+	}
+	return out
+}
+
+// triggersOf applies lines one batch each and returns the triggers in
+// firing order.
+func triggersOf(t *testing.T, eng *stitch.Engine, lines ...string) []state.Trigger {
+	t.Helper()
+	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
+	var out []state.Trigger
 	for _, l := range lines {
 		ev, err := dec.Decode([]byte(l))
 		if err != nil {
@@ -63,9 +74,16 @@ func fired(t *testing.T, eng *stitch.Engine, lines ...string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, g := range res.Triggers {
-			out = append(out, g.Rule+":"+strings.Join(g.EventIDs, ","))
-		}
+		out = append(out, res.Triggers...)
+	}
+	return out
+}
+
+// firedAt is fired with each trigger's time: "rule:events@fired_at".
+func firedAt(gs []state.Trigger) []string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Rule+":"+strings.Join(g.EventIDs, ",")+"@"+event.FormatTS(g.FiredAt))
 	}
 	return out
 }
@@ -242,27 +260,13 @@ rules:
 	line := func(id, ch, typ, ts, ids string) string {
 		return `{"event_id":"` + id + `","channel":"` + ch + `","type":"` + typ + `","ts":"` + ts + `","ids":{` + ids + `}}`
 	}
-	dec := event.NewDecoder(1<<20, []string{"web", "store", "callcentre", "email"})
-	var got []string
-	for _, l := range []string{
+	got := firedAt(triggersOf(t, eng,
 		line("a1", "web", "page_view", "2026-09-01T10:00:00Z", `"cookie":"ann"`),
 		line("b1", "callcentre", "complaint", "2026-09-01T11:00:00Z", `"crm":"bob"`),
 		line("x1", "web", "page_view", "2026-10-05T00:00:00Z", `"cookie":"x"`),
 		line("x2", "web", "page_view", "2026-11-05T00:00:00Z", `"cookie":"x"`),
 		line("a2", "web", "page_view", "2026-11-06T00:00:00Z", `"cookie":"ann"`),
-	} {
-		ev, err := dec.Decode([]byte(l))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := eng.Apply([]event.Event{ev})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range res.Triggers {
-			got = append(got, g.Rule+":"+strings.Join(g.EventIDs, ",")+"@"+event.FormatTS(g.FiredAt))
-		}
-	}
+	))
 	want := []string{
 		"complainer_exit:b1@2026-10-01T11:00:00.001Z", // "<= 30" turns just after 30 days
 		"lapsed_enter:a1@2026-10-31T10:00:00.000Z",    // ">= 60" at 60 days
@@ -285,10 +289,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = got[:0]
-	for _, g := range res.Triggers {
-		got = append(got, g.Rule+":"+strings.Join(g.EventIDs, ",")+"@"+event.FormatTS(g.FiredAt))
-	}
+	got = firedAt(res.Triggers)
 	want = []string{"lapsed_enter:x2@2027-01-04T00:00:00.000Z", "lapsed_enter:a2@2027-01-05T00:00:00.000Z"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("fired when idle %v, want %v", got, want)
