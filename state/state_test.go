@@ -15,9 +15,19 @@ func TestRecordsRoundTrip(t *testing.T) {
 		Events: 7, Purchases: 2, Revenue: 59.9, Stage: "purchase", StageTS: 5, StageEID: "ev-2",
 		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"},
 		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, SegDue: 1 << 41, layout: customerVersion}
-	gc, err := decodeCustomer(c.appendTo(nil))
+	cold := c.appendCold(nil)
+	gc, err := decodeCustomer(c.ID, c.appendHot(nil))
+	if err == nil {
+		err = gc.decodeCold(cold)
+	}
+	c.coldSum = coldHash(cold)
 	if err != nil || !reflect.DeepEqual(c, gc) {
 		t.Fatalf("customer round trip: %+v, %v", gc, err)
+	}
+	// A version 4 record, one value, reads the same.
+	c.layout, c.coldSum = 4, 0
+	if g4, err := decodeCustomer("ignored", appendCustomerV4(c)); err != nil || !reflect.DeepEqual(c, g4) {
+		t.Fatalf("version 4 record: %+v, %v", g4, err)
 	}
 	r := &Identifier{Customer: "c_0123456789abcdef", Shared: true, Co: []string{"loyalty:L1"}}
 	gr, err := decodeIdentifier(r.appendTo(nil))
@@ -50,29 +60,45 @@ func TestRecordsRoundTrip(t *testing.T) {
 // ErrCorrupt, never a panic, and a decoded record survives encoding and
 // decoding again unchanged.
 func FuzzDecodeRecords(f *testing.F) {
-	f.Add((&Customer{ID: "c_1", IDs: []string{"a:b"}}).appendTo(nil))
+	f.Add(appendCustomerV4(&Customer{ID: "c_1", IDs: []string{"a:b"}}))
+	f.Add((&Customer{ID: "c_1", Events: 2, Overflow: 1, LastThen: []int64{5}}).appendHot(nil))
+	f.Add((&Customer{ID: "c_1", IDs: []string{"a:b"}, Fires: []Fire{{Rule: "r", Count: 1}}, SegDue: 3}).appendCold(nil))
 	f.Add((&Identifier{Customer: "c_1", Co: []string{"x:y"}}).appendTo(nil))
 	f.Add((&Entry{Channel: "web", Props: []byte("{}")}).appendValue(nil))
 	f.Add(appendPendingV2(nil, []Pending{{Rule: "r", EventID: "e1", TS: -3}, {Rule: "s", EventID: "e2", TS: 9}, {Rule: "r", EventID: "e3", TS: 9}}))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if c, err := decodeCustomer(b); err == nil {
+		if c, err := decodeCustomer("c_1", b); err == nil {
 			// A version 1 record holds its Pending list inline; written
 			// again it only counts it, the list going to its own key. Of
-			// a version 2 record the caller reads the list from that key:
-			// here it stays empty.
+			// a version 2 to 5 record the caller reads the list from
+			// those keys: here it stays empty. Of a version 5 hot part the
+			// cold part stays empty. Whatever the version read, the
+			// record is written as version 5.
 			if c.Pending == nil {
 				c.pendingN = 0
 			}
-			again, err := decodeCustomer(c.appendTo(nil))
+			again, err := decodeCustomer(c.ID, c.appendHot(nil))
+			if err == nil {
+				err = again.decodeCold(c.appendCold(nil))
+			}
 			if err == nil && again.pendingN != uint64(len(c.Pending)) {
 				t.Fatalf("a customer with %d pending first events written counts %d", len(c.Pending), again.pendingN)
 			}
 			if again != nil {
-				again.Pending, again.pendingN, again.layout = c.Pending, c.pendingN, c.layout
+				again.Pending, again.pendingN, again.layout, again.coldSum = c.Pending, c.pendingN, c.layout, c.coldSum
 			}
 			if err != nil || !reflect.DeepEqual(c, again) {
 				t.Fatalf("customer does not survive a round trip: %+v %+v %v", c, again, err)
+			}
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatal(err)
+		}
+		var cold Customer
+		if err := cold.decodeCold(b); err == nil {
+			var again Customer
+			if err := again.decodeCold(cold.appendCold(nil)); err != nil || !reflect.DeepEqual(cold, again) {
+				t.Fatalf("cold part does not survive a round trip: %+v %+v %v", cold, again, err)
 			}
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Fatal(err)
@@ -482,7 +508,7 @@ func TestPendingListKey(t *testing.T) {
 	}
 
 	// A record that counts entries that are not there is corrupt, not empty.
-	if err := s.db.Set(key(prefixCustomer, "c_00000000000000cc"), (&Customer{ID: "c_00000000000000cc", Pending: want[:2]}).appendTo(nil), nil); err != nil {
+	if err := s.db.Set(key(prefixCustomer, "c_00000000000000cc"), appendCustomerV4(&Customer{ID: "c_00000000000000cc", Pending: want[:2]}), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Customer("c_00000000000000cc"); !errors.Is(err, ErrCorrupt) {
@@ -515,14 +541,39 @@ func appendPendingV2(b []byte, ps []Pending) []byte {
 	return e
 }
 
-// v3Record is c's record in layout 3, before SegDue: today's without its
+// appendCustomerV4 is the record layout before the split into a hot and a
+// cold part: one value.
+func appendCustomerV4(c *Customer) []byte {
+	e := enc([]byte{4})
+	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
+	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
+	e = e.str(c.LastEID).str(c.LastChannel)
+	e = e.flag(c.HasComplaint).i64(c.LastComplaint).flag(c.HasSurvey).f64(c.SurveyScore).i64(c.SurveyTS).strs(c.Segments)
+	e = binary.AppendUvarint(e, uint64(len(c.Fires)))
+	for _, f := range c.Fires {
+		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
+	}
+	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
+	e = binary.AppendUvarint(e, c.ThenFor)
+	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
+	for _, ts := range c.LastThen {
+		e = e.i64(ts)
+	}
+	e = e.i64(c.SegDue)
+	if c.Overflow != 0 {
+		e = e.i64(c.Overflow)
+	}
+	return e
+}
+
+// v3Record is c's record in layout 3, before SegDue: layout 4's without its
 // last field (c has SegDue and Overflow 0, so that field is one 0 byte).
 func v3Record(t *testing.T, c *Customer) []byte {
 	t.Helper()
 	if c.SegDue != 0 || c.Overflow != 0 {
 		t.Fatal("v3Record needs SegDue and Overflow 0")
 	}
-	rec := c.appendTo(nil)
+	rec := appendCustomerV4(c)
 	if rec[len(rec)-1] != 0 {
 		t.Fatal("record does not end in SegDue 0")
 	}
@@ -580,4 +631,120 @@ func appendCustomerV1(c *Customer) []byte {
 		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
 	}
 	return e
+}
+
+// A customer's cold part (identifiers, channels, rule state) is written
+// only when it changed; the hot part with every write. A version 4 record
+// is written as both parts at its first write, and scans and reads join
+// the parts of each customer.
+func TestCustomerColdPart(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{CustomerCache: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// commit commits tx and reports which parts of id it wrote.
+	commit := func(tx *Txn, id string) (hot, cold bool) {
+		t.Helper()
+		s.committed = func(tx *Txn) {
+			for i := range tx.ops {
+				switch k := string(tx.opKey(&tx.ops[i])); k {
+				case "c" + id:
+					hot = true
+				case "c" + id + "\x00":
+					cold = true
+				}
+			}
+		}
+		defer func() { s.committed = nil }()
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return hot, cold
+	}
+	const id = "c_00000000000000a1"
+	tx := s.Begin()
+	tx.SetCustomer(&Customer{ID: id, Events: 1, IDs: []string{"email:a@b.de"}})
+	if hot, cold := commit(tx, id); !hot || !cold {
+		t.Fatalf("new customer: hot %v, cold %v written; want both", hot, cold)
+	}
+	for _, cached := range []bool{true, false} {
+		if !cached {
+			s.purgeCaches() // read back: the stored part's sum is known again
+		}
+		tx = s.Begin()
+		c, _ := tx.Customer(id)
+		c.Events++
+		tx.SetCustomer(c)
+		if hot, cold := commit(tx, id); !hot || cold {
+			t.Fatalf("counts changed (cached %v): hot %v, cold %v written; want hot only", cached, hot, cold)
+		}
+	}
+	tx = s.Begin()
+	c, _ := tx.Customer(id)
+	c.Events++
+	c.IDs = append(c.IDs, "phone:+49301234567")
+	tx.SetCustomer(c)
+	if hot, cold := commit(tx, id); !hot || !cold {
+		t.Fatalf("identifier added: hot %v, cold %v written; want both", hot, cold)
+	}
+	s.purgeCaches()
+	if got, err := s.Customer(id); err != nil || got.Events != 4 || len(got.IDs) != 2 {
+		t.Fatalf("read back: %+v, %v", got, err)
+	}
+
+	// A version 4 record beside it: read, scanned, written as version 5.
+	const old = "c_00000000000000a0"
+	v4 := &Customer{ID: old, Events: 2, Channels: []string{"web"}, Segments: []string{"vip"}}
+	if err := s.db.Set(key(prefixCustomer, old), appendCustomerV4(v4), nil); err != nil {
+		t.Fatal(err)
+	}
+	var scanned []string
+	if err := s.Customers(func(c *Customer) error {
+		scanned = append(scanned, fmt.Sprintln(c.ID, c.Events, c.Channels, c.Segments, c.IDs))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"c_00000000000000a0 2 [web] [vip] []\n", "c_00000000000000a1 4 [] [] [email:a@b.de phone:+49301234567]\n"}
+	if !slices.Equal(scanned, want) {
+		t.Fatalf("scan: %q, want %q", scanned, want)
+	}
+	tx = s.Begin()
+	c, _ = tx.Customer(old)
+	c.Events++
+	tx.SetCustomer(c)
+	if hot, cold := commit(tx, old); !hot || !cold {
+		t.Fatalf("version 4 record written again: hot %v, cold %v; want both", hot, cold)
+	}
+	s.purgeCaches()
+	if got, err := s.Customer(old); err != nil || got.layout != customerVersion || got.Events != 3 || !slices.Equal(got.Segments, []string{"vip"}) {
+		t.Fatalf("version 4 record read back: %+v, %v", got, err)
+	}
+
+	// Deleting a customer deletes both parts.
+	tx = s.Begin()
+	if _, err := tx.Customer(old); err != nil {
+		t.Fatal(err)
+	}
+	tx.DeleteCustomer(old)
+	commit(tx, old)
+	for _, k := range [][]byte{key(prefixCustomer, old), coldKey(old)} {
+		if _, closer, err := s.db.Get(k); err == nil {
+			closer.Close()
+			t.Fatalf("key %q of a deleted customer is still there", k)
+		}
+	}
+
+	// A hot part without its cold part is corrupt, read or scanned.
+	if err := s.db.Delete(coldKey(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	s.purgeCaches()
+	if _, err := s.Customer(id); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read without cold part: %v, want ErrCorrupt", err)
+	}
+	if err := s.Customers(func(*Customer) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("scan without cold part: %v, want ErrCorrupt", err)
+	}
 }

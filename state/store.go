@@ -287,14 +287,45 @@ func get[T any](r pebble.Reader, k []byte, decode func([]byte) (T, error)) (v T,
 // Customer reads a committed customer; nil when absent. The result is a
 // private copy.
 func (s *Store) Customer(id string) (*Customer, error) {
-	c, found, err := get(s.db, key(prefixCustomer, id), decodeCustomer)
+	// The record's parts and pending entries of one commit, not of two.
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	c, found, err := readCustomer(snap, nil, id)
 	if err != nil || !found {
 		return nil, err
 	}
-	if err := loadPending(s.db, c); err != nil {
+	if err := loadPending(snap, c); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// readCustomer reads a customer's record, both parts; kb is scratch space
+// for the keys.
+func readCustomer(r pebble.Reader, kb []byte, id string) (*Customer, bool, error) {
+	kb = append(append(kb[:0], prefixCustomer), id...)
+	c, found, err := get(r, kb, func(b []byte) (*Customer, error) { return decodeCustomer(id, b) })
+	if err != nil || !found || c.layout != customerVersion {
+		return c, found, err
+	}
+	kb = append(kb, 0)
+	b, closer, err := r.Get(kb)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, fmt.Errorf("%w: customer %s has no cold part", ErrCorrupt, id)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	if err := c.decodeCold(b); err != nil {
+		return nil, false, fmt.Errorf("%w: cold part of customer %s", err, id)
+	}
+	return c, true, nil
+}
+
+// coldKey is the key of a customer's cold part (see appendHot).
+func coldKey(id string) []byte {
+	return append(append(make([]byte, 0, 2+len(id)), prefixCustomer), append([]byte(id), 0)...)
 }
 
 // Identifier reads a committed identifier ("type:value"); nil when absent.
@@ -325,13 +356,44 @@ func scan(r pebble.Reader, lo, hi []byte, fn func(k, v []byte) error) error {
 // Customers calls fn for every customer in id order, without their Pending
 // lists (the profile, not the rule state).
 func (s *Store) Customers(fn func(*Customer) error) error {
-	return scan(s.db, []byte{prefixCustomer}, []byte{prefixCustomer + 1}, func(_, v []byte) error {
-		c, err := decodeCustomer(v)
-		if err != nil {
-			return err
+	// A hot part is followed by its cold part (version 5) or stands alone
+	// (older versions).
+	var c *Customer
+	flush := func() error {
+		if c == nil {
+			return nil
 		}
-		return fn(c)
+		if c.layout == customerVersion && c.coldSum == 0 {
+			return fmt.Errorf("%w: customer %s has no cold part", ErrCorrupt, c.ID)
+		}
+		last := c
+		c = nil
+		return fn(last)
+	}
+	err := scan(s.db, []byte{prefixCustomer}, []byte{prefixCustomer + 1}, func(k, v []byte) error {
+		switch {
+		case len(k) == 1+CustomerIDLen:
+			if err := flush(); err != nil {
+				return err
+			}
+			var err error
+			if c, err = decodeCustomer(string(k[1:]), v); err != nil {
+				return fmt.Errorf("%w: customer %q", err, k[1:])
+			}
+			return nil
+		case len(k) == 2+CustomerIDLen && k[len(k)-1] == 0 && c != nil && c.ID == string(k[1:len(k)-1]) &&
+			c.layout == customerVersion && c.coldSum == 0:
+			if err := c.decodeCold(v); err != nil {
+				return fmt.Errorf("%w: cold part of customer %s", err, c.ID)
+			}
+			return nil
+		}
+		return fmt.Errorf("%w: customer key %q", ErrCorrupt, k)
 	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // Journey calls fn for every event of a customer in (ts, event id) order.

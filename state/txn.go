@@ -212,7 +212,7 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 			return c, nil
 		}
 	}
-	c, found, err := get(t.s.db, t.lookupKey(prefixCustomer, id), decodeCustomer)
+	c, found, err := readCustomer(t.s.db, t.scratch[:0], id)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -401,15 +401,26 @@ func (t *Txn) Commit() error {
 		t.write([]byte{prefixMeta, metaEventTime}, binary.BigEndian.AppendUint64(nil, uint64(t.eventTime)), false)
 	}
 	buf := t.scratch
+	var kbuf [2 + CustomerIDLen]byte
+	kb := kbuf[:0]
 	for id := range t.custDirty {
 		c := t.cust[id]
+		kb = append(append(kb[:0], prefixCustomer), id...)
 		if c == nil {
-			t.write(key(prefixCustomer, id), nil, true)
-		} else {
-			buf = c.appendTo(buf[:0])
-			t.write(key(prefixCustomer, id), buf, false)
-			buf = t.writePending(c, buf)
+			t.write(kb, nil, true)
+			t.write(append(kb, 0), nil, true)
+			continue
 		}
+		buf = c.appendHot(buf[:0])
+		t.write(kb, buf, false)
+		// Written only when changed; a record of an older layout
+		// (coldSum 0) gets its cold part with its first write.
+		buf = c.appendCold(buf[:0])
+		if sum := coldHash(buf); sum != c.coldSum {
+			t.write(append(kb, 0), buf, false)
+			c.coldSum = sum
+		}
+		buf = t.writePending(c, buf)
 	}
 	for k := range t.idsDirty {
 		if r := t.ids[k]; r == nil {
