@@ -5,7 +5,8 @@ import "encoding/binary"
 // Key layout. One byte of prefix per record kind keeps kinds in separate,
 // contiguous key ranges, so each can be scanned alone.
 //
-//	c <customer id>                     → Customer
+//	c <customer id>                     → Customer: the record's hot part (or, before version 5, all of it)
+//	c <customer id> 0x00                → the record's cold part (see appendHot)
 //	p <customer id> 0x00 <ts:8> <rule> 0x00 <event id> → (empty) a waiting first event (see pending.go)
 //	p <customer id>                     → a version 2 record's whole Pending list (read, then moved)
 //	i <type:value>                      → Identifier
