@@ -52,6 +52,7 @@ func FuzzNormalizeEmail(f *testing.F) {
 		"anna@example.com", "  Anna@Example.COM \n", "ÄNNE@BEISPIEL.DE", "a@b@c", "@x", "x@",
 		"anna@exa mple.com", "Test@Test.com", "NULL", "", "İNFO@shop.example", "\xff@x",
 		"a\x00@b", "ǅ@ǅ", "ΣΑΣ@ΣΑΣ", "\u212A@k", "ẞ@ß", "ſ@s", "a@b\u2028c",
+		"anna@xn--mller-kva.de", "a@ｍüller.de", "x@xn--ls8h.de", "x@xn--fiq228c.xn--4gb",
 	} {
 		f.Add(s)
 	}

@@ -19,6 +19,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/net/idna"
 )
 
 // Kind says how values of an identifier type are normalised.
@@ -307,7 +308,39 @@ func normalizeEmail(v string) (string, Result) {
 		return "", Junk
 	}
 	// No rune lower-cases to '@', a space or a dot, so the checks above hold for the output.
-	return strings.ToLower(v), OK
+	out := strings.ToLower(v)
+	if at = strings.IndexByte(out, '@'); needsIDNA(out[at+1:]) {
+		out = out[:at+1] + unicodeDomain(out[at+1:], maxValueLen-at-1)
+	}
+	return out, OK
+}
+
+// needsIDNA reports whether a lower-cased domain has a label that IDNA may spell otherwise:
+// a non-ASCII letter, or an ASCII-compatible ("xn--") label.
+func needsIDNA(d string) bool {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return strings.Contains(d, "xn--")
+}
+
+// unicodeDomain is an internationalised domain in the one spelling it is matched by: its
+// Unicode form as IDNA's lookup mapping gives it, so that "anna@müller.de",
+// "anna@xn--mller-kva.de" and "anna@MÜLLER.de" are one address (ESP webhooks and mail
+// headers report the ASCII form, forms and CRMs what was typed). A domain IDNA rejects, or
+// whose Unicode form would fail the shape checks of normalizeEmail or be longer than room
+// bytes, stays as it is, so that normalising again gives the same value.
+func unicodeDomain(d string, room int) string {
+	u, err := idna.Lookup.ToUnicode(d)
+	if err != nil || u == d || u == "" || len(u) > room || !utf8.ValidString(u) || strings.ContainsAny(u, "@\x00") || hasSpace(u) {
+		return d
+	}
+	if dot := strings.LastIndexByte(u, '.'); dot < 0 || utf8.RuneCountInString(u[dot+1:]) < 2 || strings.ToLower(u) != u {
+		return d
+	}
+	return u
 }
 
 // placeholderLocal reports whether an e-mail's local part is one typed when there is no

@@ -133,6 +133,14 @@ func TestNormalize(t *testing.T) {
 	f("email", "do_not_reply@x.de", "", Junk)
 	f("email", "0000@x.de", "", Junk)
 	f("email", "nonelli@x.de", "nonelli@x.de", OK)
+	// Internationalised domains: the Unicode and the ASCII ("xn--") spelling are one address.
+	f("email", "anna@müller.de", "anna@müller.de", OK)
+	f("email", "anna@xn--mller-kva.de", "anna@müller.de", OK)
+	f("email", "Anna@XN--MLLER-KVA.DE", "anna@müller.de", OK)
+	f("email", "Anna@MÜLLER.DE", "anna@müller.de", OK)
+	f("email", "anna@bücher.xn--mller-kva.de", "anna@bücher.müller.de", OK)
+	f("email", "anna@ｍüller.de", "anna@müller.de", OK)       // full-width letters, as IDNA maps them
+	f("email", "anna@xn--zz.de", "anna@xn--zz.de", OK)       // not IDNA: kept as written
 	f("email", "an na@example.com", "an na@example.com", OK) // only the domain is checked for spaces
 	f("email", "anna.example.com", "", Invalid)
 	f("email", "@example.com", "", Invalid)
