@@ -748,3 +748,6 @@ func TestCustomerColdPart(t *testing.T) {
 		t.Fatalf("scan without cold part: %v, want ErrCorrupt", err)
 	}
 }
+
+// coldKey is the key of a customer's cold part (see appendHot).
+func coldKey(id string) []byte { return append(key(prefixCustomer, id), 0) }

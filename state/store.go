@@ -323,11 +323,6 @@ func readCustomer(r pebble.Reader, kb []byte, id string) (*Customer, bool, error
 	return c, true, nil
 }
 
-// coldKey is the key of a customer's cold part (see appendHot).
-func coldKey(id string) []byte {
-	return append(append(make([]byte, 0, 2+len(id)), prefixCustomer), append([]byte(id), 0)...)
-}
-
 // Identifier reads a committed identifier ("type:value"); nil when absent.
 func (s *Store) Identifier(k string) (*Identifier, error) {
 	r, _, err := get(s.db, key(prefixIdentifier, k), decodeIdentifier)
