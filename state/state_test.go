@@ -544,15 +544,7 @@ func appendPendingV2(b []byte, ps []Pending) []byte {
 // appendCustomerV4 is the record layout before the split into a hot and a
 // cold part: one value.
 func appendCustomerV4(c *Customer) []byte {
-	e := enc([]byte{4})
-	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
-	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
-	e = e.str(c.LastEID).str(c.LastChannel)
-	e = e.flag(c.HasComplaint).i64(c.LastComplaint).flag(c.HasSurvey).f64(c.SurveyScore).i64(c.SurveyTS).strs(c.Segments)
-	e = binary.AppendUvarint(e, uint64(len(c.Fires)))
-	for _, f := range c.Fires {
-		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
-	}
+	e := appendWholeHead(enc([]byte{4}), c)
 	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
 	e = binary.AppendUvarint(e, c.ThenFor)
 	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
@@ -615,9 +607,9 @@ func TestCustomerVersion3Record(t *testing.T) {
 	}
 }
 
-// appendCustomerV1 is the record layout before the Pending list moved out.
-func appendCustomerV1(c *Customer) []byte {
-	e := enc([]byte{recordVersion})
+// appendWholeHead appends the fields that records of versions 1 to 4 (one value each) share,
+// up to and including the fire counts.
+func appendWholeHead(e enc, c *Customer) enc {
 	e = e.str(c.ID).str(c.Origin).i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
 	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).strs(c.Channels).strs(c.IDs)
 	e = e.str(c.LastEID).str(c.LastChannel)
@@ -626,6 +618,12 @@ func appendCustomerV1(c *Customer) []byte {
 	for _, f := range c.Fires {
 		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
 	}
+	return e
+}
+
+// appendCustomerV1 is the record layout before the Pending list moved out.
+func appendCustomerV1(c *Customer) []byte {
+	e := appendWholeHead(enc([]byte{recordVersion}), c)
 	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
 	for _, p := range c.Pending {
 		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
