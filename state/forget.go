@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"maps"
 	"slices"
 )
 
@@ -167,8 +168,9 @@ type Erased struct {
 
 // EraseCustomer removes from the merge, conflict and trigger logs every
 // record naming the customer or any customer merged into it (transitively),
-// and their timers and absorbed-id links. It scans the logs whole: forgets
-// are rare, and the logs hold no index by customer.
+// their entries in the trigger index, and their timers and absorbed-id
+// links. It scans the logs whole: forgets are rare, and the logs hold no
+// index by customer.
 func (t *Txn) EraseCustomer(id string) (*Erased, error) {
 	into := map[string][]string{} // survivor → absorbed, over the merge log
 	type seqd[T any] struct {
@@ -233,6 +235,21 @@ func (t *Txn) EraseCustomer(id string) (*Erased, error) {
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	// The customers' triggers in the index, in customer order (ids have a
+	// fixed length: a customer's keys are the ones with its prefix).
+	for _, c := range slices.Sorted(maps.Keys(ids)) {
+		lo := key(prefixFired, c)
+		if err := scan(t.s.db, lo, prefixEnd(lo), func(k, _ []byte) error {
+			if len(k) <= len(lo) {
+				return ErrCorrupt
+			}
+			t.write(slices.Clone(k), nil, true)
+			er.Triggers = append(er.Triggers, Trigger{ID: string(k[len(lo):]), Customer: c})
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if err := scan(t.s.db, []byte{prefixTimer}, []byte{prefixTimer + 1}, func(k, v []byte) error {
 		if ids[string(v)] {

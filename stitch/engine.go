@@ -58,6 +58,9 @@ type Engine struct {
 	// keepForgottenLate applies late events of forgotten customers (as
 	// new customers) instead of dropping them.
 	keepForgottenLate bool
+	// triggerLog: record each trigger whole in the store's log (see
+	// KeepTriggerLog); otherwise by id only.
+	triggerLog bool
 
 	// prenormBuf is reused by prenormalise from batch to batch.
 	prenormBuf []normalised
@@ -81,6 +84,14 @@ func New(cfg *config.Config, store *state.Store) (*Engine, error) {
 	}
 	return NewWithRules(cfg, store, set)
 }
+
+// KeepTriggerLog makes the engine record every trigger it fires whole, in
+// the order fired (state.Store.Triggers), as the offline command reports
+// them. Without it a trigger is recorded by customer and id only, for
+// erasure: the service hands triggers on through its outbox and never
+// reads them back, and the log would grow by ~190 bytes a trigger for
+// nothing.
+func (e *Engine) KeepTriggerLog() { e.triggerLog = true }
 
 // LoadRules loads the trigger rules and segments the configuration names
 // (the built-in ones when it names none), checked against its stages and

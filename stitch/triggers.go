@@ -472,7 +472,11 @@ func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventID
 		ID: TriggerID(r.Name, c.ID, eventIDs), Rule: r.Name, Customer: c.ID, FiredAt: at,
 		EventIDs: eventIDs, Stage: c.Stage, IDs: slices.Clone(c.IDs),
 	}
-	a.t.AddTrigger(&g)
+	if a.e.triggerLog {
+		a.t.AddTrigger(&g)
+	} else {
+		a.t.IndexTrigger(g.Customer, g.ID)
+	}
 	a.r.Triggers = append(a.r.Triggers, g)
 }
 

@@ -83,6 +83,7 @@ func Run(o Options, inputs []Input, out io.Writer) (Stats, error) {
 		store.Close()
 		return st, err
 	}
+	eng.KeepTriggerLog() // the output lists them at the end, after a resume too
 	w := newWriter(out)
 	r := &runner{
 		eng: eng, w: w, st: &st,
