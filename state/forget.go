@@ -253,8 +253,7 @@ func (t *Txn) EraseCustomer(id string) (*Erased, error) {
 	}
 	if err := scan(t.s.db, []byte{prefixTimer}, []byte{prefixTimer + 1}, func(k, v []byte) error {
 		if ids[string(v)] {
-			t.noteTimer(string(k), "")
-			t.write(slices.Clone(k), nil, true)
+			t.removeStoredTimer(string(k))
 		}
 		return nil
 	}); err != nil {

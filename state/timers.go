@@ -57,30 +57,63 @@ func appendTimerKey(b []byte, due int64, rule, eventID string) []byte {
 // SetTimer sets a timer for an event of a rule, owned by a customer.
 func (t *Txn) SetTimer(due int64, rule, eventID, cust string) {
 	var buf [96]byte
-	k := appendTimerKey(buf[:0], due, rule, eventID)
-	t.noteTimer(string(k), cust)
-	t.write(k, []byte(cust), false)
+	t.noteTimer(string(appendTimerKey(buf[:0], due, rule, eventID)), cust)
 }
 
-// DeleteTimer removes a timer (fired or cancelled).
+// DeleteTimer removes a timer (fired or cancelled). A timer set in this
+// Txn and removed again is never written: abandoned carts set and cancel
+// most of theirs within one batch (the purchase follows within minutes),
+// and a deletion marker for a key Pebble never held would travel through
+// its flushes and compactions for nothing. So a timer that was stored
+// before this Txn, set again in it and then removed may stay stored: the
+// engine must recognise a timer that fires for nothing, as it does (an
+// absence looks for its waiting first event, a segment timer compares its
+// time with the customer's).
 func (t *Txn) DeleteTimer(due int64, rule, eventID string) {
 	var buf [96]byte
-	k := appendTimerKey(buf[:0], due, rule, eventID)
-	t.noteTimer(string(k), "")
-	t.write(k, nil, true)
+	t.noteTimer(string(appendTimerKey(buf[:0], due, rule, eventID)), "")
+}
+
+// timerChange is a timer's state in a Txn.
+type timerChange struct {
+	cust  string // its owner; "" when removed
+	fresh bool   // set in this Txn before any removal: not stored, as far as the Txn knows
 }
 
 // noteTimer records a timer change of this Txn in the map (current value)
 // and, for a new key, in the sorted key list that range lookups search.
+// Commit writes the timers from the map.
 func (t *Txn) noteTimer(k, cust string) {
 	if t.timers == nil {
-		t.timers = map[string]string{}
+		t.timers = map[string]timerChange{}
 	}
-	if _, seen := t.timers[k]; !seen {
+	ch, seen := t.timers[k]
+	if !seen {
 		i, _ := slices.BinarySearch(t.timerKeys, k)
 		t.timerKeys = slices.Insert(t.timerKeys, i, k)
+		ch.fresh = cust != ""
 	}
-	t.timers[k] = cust
+	ch.cust = cust
+	t.timers[k] = ch
+}
+
+// removeStoredTimer removes a timer known to be stored (found by a scan):
+// its deletion is written whatever this Txn did to it before.
+func (t *Txn) removeStoredTimer(k string) {
+	t.noteTimer(k, "")
+	t.timers[k] = timerChange{}
+}
+
+// writeTimers adds this Txn's timer changes to its writes.
+func (t *Txn) writeTimers() {
+	for _, k := range t.timerKeys {
+		switch ch := t.timers[k]; {
+		case ch.cust != "":
+			t.write([]byte(k), []byte(ch.cust), false)
+		case !ch.fresh:
+			t.write([]byte(k), nil, true)
+		}
+	}
 }
 
 // txnTimers calls fn for this Txn's live timers with keys in [lo, hi).
@@ -88,7 +121,7 @@ func (t *Txn) txnTimers(lo, hi []byte, fn func(k, cust string) bool) {
 	i, _ := slices.BinarySearch(t.timerKeys, string(lo))
 	for ; i < len(t.timerKeys) && t.timerKeys[i] < string(hi); i++ {
 		k := t.timerKeys[i]
-		if cust := t.timers[k]; cust != "" && !fn(k, cust) {
+		if cust := t.timers[k].cust; cust != "" && !fn(k, cust) {
 			return
 		}
 	}

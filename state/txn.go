@@ -34,10 +34,10 @@ type Txn struct {
 
 	jit *pebble.Iterator // see journeyIter
 
-	timers       map[string]string // timer key → customer ("" deleted) written in this Txn
-	timerKeys    []string          // the keys of timers, sorted
-	absorbed     map[string]string // absorbed → survivor recorded in this Txn
-	eventTime    int64             // newest event time noted in this Txn, when eventTimeSet
+	timers       map[string]timerChange // timer key → its change in this Txn
+	timerKeys    []string               // the keys of timers, sorted
+	absorbed     map[string]string      // absorbed → survivor recorded in this Txn
+	eventTime    int64                  // newest event time noted in this Txn, when eventTimeSet
 	eventTimeSet bool
 
 	tombs map[tombHash]int64 // tombstones set in this Txn
@@ -400,6 +400,7 @@ func (t *Txn) Commit() error {
 	if t.eventTimeSet {
 		t.write([]byte{prefixMeta, metaEventTime}, binary.BigEndian.AppendUint64(nil, uint64(t.eventTime)), false)
 	}
+	t.writeTimers()
 	buf := t.scratch
 	var kbuf [2 + CustomerIDLen]byte
 	kb := kbuf[:0]

@@ -75,9 +75,14 @@ func (a *applier) nextSegmentTime(c *state.Customer, t int64) int64 {
 // wm, so that a watermark that jumped past several fires each change at
 // its own time.
 func (a *applier) segmentsTurned(c *state.Customer, tm state.Timer, wm int64) {
-	if tm.EventID == c.ID && c.SegDue == tm.Due {
-		c.SegDue = 0
+	if tm.EventID != c.ID || c.SegDue != tm.Due {
+		// Not the customer's timer now: one moved earlier, or set on a
+		// customer merged away since, whose removal the store may not
+		// have written (see state.Txn.DeleteTimer). The customer's own
+		// timer evaluates its segments.
+		return
 	}
+	c.SegDue = 0
 	for t := tm.Due; t <= wm; t = a.nextSegmentTime(c, t) {
 		entered, exited := a.segmentsAt(c, nil, t)
 		if len(entered)+len(exited) == 0 {

@@ -1,0 +1,98 @@
+package state
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Timers reach Pebble as their Txn leaves them: a timer set and removed in
+// one Txn writes nothing, a stored one removed writes its deletion, one
+// re-set under another owner writes the new owner, and an erasure deletes
+// a stored timer even after the Txn set it again.
+func TestTimerWrites(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const owner, other = "c_0000000000000001", "c_0000000000000002"
+	// commit commits tx and returns its timer writes as "set key=owner"
+	// or "del key".
+	commit := func(tx *Txn) (w []string) {
+		t.Helper()
+		s.committed = func(tx *Txn) {
+			for i := range tx.ops {
+				o := &tx.ops[i]
+				k := tx.opKey(o)
+				if k[0] != prefixTimer {
+					continue
+				}
+				if o.del {
+					w = append(w, fmt.Sprintf("del %q", k[9:]))
+				} else {
+					w = append(w, fmt.Sprintf("set %q=%s", k[9:], tx.arena[o.off+o.klen:o.off+o.klen+o.vlen]))
+				}
+			}
+		}
+		defer func() { s.committed = nil }()
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	due := func() string {
+		t.Helper()
+		tx := s.Begin()
+		defer tx.Discard()
+		tms, err := tx.DueTimers(0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(tms)
+	}
+	check := func(step string, got []string, want string) {
+		t.Helper()
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s: writes %v, want %s", step, got, want)
+		}
+	}
+
+	tx := s.Begin()
+	tx.SetTimer(100, "cart", "e1", owner)
+	tx.SetTimer(200, "cart", "e2", owner)
+	tx.DeleteTimer(100, "cart", "e1") // the purchase came in the same batch
+	check("set, set, cancel one", commit(tx), `[set "cart\x00e2"=`+owner+`]`)
+	if got, want := due(), "[{200 cart e2 "+owner+"}]"; got != want {
+		t.Fatalf("due %s, want %s", got, want)
+	}
+
+	tx = s.Begin()
+	tx.DeleteTimer(200, "cart", "e2")
+	check("cancel a stored one", commit(tx), `[del "cart\x00e2"]`)
+	if got := due(); got != "[]" {
+		t.Fatalf("due %s after the deletion", got)
+	}
+
+	tx = s.Begin()
+	tx.SetTimer(300, "cart", "e3", owner)
+	commit(tx)
+	tx = s.Begin()
+	tx.DeleteTimer(300, "cart", "e3") // moved to another customer
+	tx.SetTimer(300, "cart", "e3", other)
+	check("moved", commit(tx), `[set "cart\x00e3"=`+other+`]`)
+	if got, want := due(), "[{300 cart e3 "+other+"}]"; got != want {
+		t.Fatalf("due %s, want %s", got, want)
+	}
+
+	// Set again over the stored timer: the Txn takes it for a new one, but
+	// an erasure finds it stored and deletes it.
+	tx = s.Begin()
+	tx.SetTimer(300, "cart", "e3", other)
+	if _, err := tx.EraseCustomer(other); err != nil {
+		t.Fatal(err)
+	}
+	check("erased", commit(tx), `[del "cart\x00e3"]`)
+	if got := due(); got != "[]" {
+		t.Fatalf("due %s after the erasure", got)
+	}
+}
