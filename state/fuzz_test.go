@@ -19,7 +19,9 @@ func FuzzDecodeLog(f *testing.F) {
 	jk := appendJourneyKey(nil, "c_0123456789abcdef", -62135596800000, "web-\xff")
 	f.Add(g.appendTo(nil), seqKey(prefixOutbox, 7))
 	f.Add(m.appendTo(nil), jk)
-	f.Add((&Entry{Channel: "web", Type: "purchase", Links: []string{"cookie:x"}, Revenue: 1, Props: []byte(`{}`)}).appendValue(nil), jk)
+	en := &Entry{Channel: "web", Type: "purchase", Links: []uint64{LinkSum("cookie:x")}, Revenue: 1, Props: []byte(`{}`)}
+	f.Add(en.appendValue(nil), jk)
+	f.Add(appendEntryV1(en, []string{"cookie:x", "email:a@b.com"}), jk)
 	f.Add([]byte{1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}, []byte{prefixJourney})
 	f.Add([]byte{1, 3, 'a', 'b', 'c', 0xff, 0xff, 0xff, 0xff, 0x0f}, []byte("jc_0123456789abcdef\x80\x00\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, b, k []byte) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"reflect"
 	"slices"
@@ -34,11 +35,24 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(r, gr) {
 		t.Fatalf("identifier round trip: %+v, %v", gr, err)
 	}
-	en := &Entry{EventID: "ev-1", TS: -5, Channel: "web", Type: "page_view", Links: []string{"cookie:x"}, Revenue: 1.5, Props: []byte(`{"a":1}`)}
+	links := []string{"cookie:x", "email:a@b.com"}
+	en := &Entry{EventID: "ev-1", TS: -5, Channel: "web", Type: "page_view", Links: []uint64{LinkSum(links[0]), LinkSum(links[1])}, Revenue: 1.5, Props: []byte(`{"a":1}`)}
 	k := appendJourneyKey(nil, c.ID, en.TS, en.EventID)
 	ge, err := decodeEntry(k, en.appendValue(nil))
 	if err != nil || !reflect.DeepEqual(en, ge) {
 		t.Fatalf("entry round trip: %+v, %v", ge, err)
+	}
+	// An entry of version 1, links as "type:value", reads as their sums.
+	if g1, err := decodeEntry(k, appendEntryV1(en, links)); err != nil || !reflect.DeepEqual(en, g1) {
+		t.Fatalf("version 1 entry: %+v, %v", g1, err)
+	}
+	// The sum is stored: it must stay FNV-1a, 64 bits.
+	for _, k := range links {
+		h := fnv.New64a()
+		h.Write([]byte(k))
+		if got, want := LinkSum(k), h.Sum64(); got != want {
+			t.Errorf("LinkSum(%q) = %#x, FNV-1a %#x", k, got, want)
+		}
 	}
 	m := &Merge{Absorbed: "c_1", Survivor: "c_2", Via: "email:a@b.com", At: 9, EventID: "e"}
 	if gm, err := decodeMerge(m.appendTo(nil)); err != nil || !reflect.DeepEqual(m, gm) {
@@ -556,6 +570,11 @@ func appendCustomerV4(c *Customer) []byte {
 		e = e.i64(c.Overflow)
 	}
 	return e
+}
+
+// appendEntryV1 is en's value in layout 1, links as their "type:value".
+func appendEntryV1(en *Entry, links []string) []byte {
+	return enc([]byte{recordVersion}).str(en.Channel).str(en.Type).strs(links).f64(en.Revenue).bytes(en.Props)
 }
 
 // v3Record is c's record in layout 3, before SegDue: layout 4's without its

@@ -366,7 +366,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	fresh := false
 	a.pending = a.pending[:0]
 	a.conflicts = a.conflicts[:0]
-	var links []string
+	var links []uint64
 	for _, id := range a.ids {
 		if id.rec != nil && id.rec.Shared {
 			continue
@@ -391,12 +391,12 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 			}
 			target.IDs = insertSorted(target.IDs, id.key)
 			a.pending = append(a.pending, id)
-			links = append(links, id.key)
+			links = append(links, state.LinkSum(id.key))
 		case target == nil:
 			target = owner
-			links = append(links, id.key)
+			links = append(links, state.LinkSum(id.key))
 		case owner.ID == target.ID:
-			links = append(links, id.key)
+			links = append(links, state.LinkSum(id.key))
 		default:
 			if over := a.e.overLimit(target, owner); over != "" {
 				a.conflict(id, "merge_limit:"+over, ev)
@@ -415,7 +415,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 					return Outcome{}, err
 				}
 			}
-			links = append(links, id.key)
+			links = append(links, state.LinkSum(id.key))
 		}
 	}
 	if target == nil {

@@ -98,10 +98,16 @@ func (a *applier) detach(custID, key string) error {
 		}
 		return i
 	}
-	firstWith := make(map[string]int)
+	// Links are sums of identifier keys (state.LinkSum); only links to
+	// identifiers the customer still has join events.
+	current := make(map[uint64]bool, len(c.IDs))
+	for _, k := range c.IDs {
+		current[state.LinkSum(k)] = true
+	}
+	firstWith := make(map[uint64]int)
 	for i, en := range entries {
 		for _, l := range en.Links {
-			if _, ok := slices.BinarySearch(c.IDs, l); !ok {
+			if !current[l] {
 				continue
 			}
 			if j, ok := firstWith[l]; ok {
@@ -157,7 +163,7 @@ func (a *applier) detach(custID, key string) error {
 	// journey does not mention stay with the kept part.
 	for _, k := range c.IDs {
 		p := kept
-		if i, ok := firstWith[k]; ok {
+		if i, ok := firstWith[state.LinkSum(k)]; ok {
 			p = parts[find(i)]
 		}
 		p.IDs = append(p.IDs, k) // c.IDs is sorted, so each p.IDs is too
