@@ -169,8 +169,8 @@ type Erased struct {
 // EraseCustomer removes from the merge, conflict and trigger logs every
 // record naming the customer or any customer merged into it (transitively),
 // their entries in the trigger index, and their timers and absorbed-id
-// links. It scans the logs whole: forgets are rare, and the logs hold no
-// index by customer.
+// links. It scans the logs whole (forgets are rare, and the logs hold no
+// index by customer); the trigger index it reads by customer.
 func (t *Txn) EraseCustomer(id string) (*Erased, error) {
 	into := map[string][]string{} // survivor → absorbed, over the merge log
 	type seqd[T any] struct {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
-	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
@@ -116,14 +115,6 @@ func Open(dir string, o Options) (*Store, error) {
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloomFilter
 	}
-	// Flushes write L0 uncompressed: its files live only until the next
-	// L0 compaction, which reads them back once and writes what survives
-	// into the base level, compressed. Compressing them was snappy work on
-	// every byte the engine writes, for files a few minutes old: ~6% of
-	// the engine's CPU per event (bench/RESULTS.md). L0 takes more disk
-	// (up to twice its ~20–40 MB); the block cache holds blocks
-	// uncompressed either way.
-	popts.Levels[0].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	// Trigger rules set and delete short-lived keys (pending first events,
 	// absence timers), which land in L0 files as blocks of tombstones.
 	// Pebble's tombstone-density compactions would move each such file
