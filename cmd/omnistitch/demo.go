@@ -133,6 +133,9 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	start := time.Now()
 	go func() {
 		done <- serve(runCtx, cfg, slog.New(slog.DiscardHandler), func(r running) {
+			// Called before the service consumes: its final state is
+			// written as `omnistitch stitch` writes it, triggers included.
+			r.eng.KeepTriggerLog()
 			svc, eng, store = r.svc, r.eng, r.store
 			close(ready)
 		})
