@@ -73,14 +73,15 @@ func (a *applier) nextSegmentTime(c *state.Customer, t int64) int64 {
 // segmentsTurned evaluates c's segments when its segment timer tm fires
 // as the watermark reaches wm: at each threshold from the timer's time to
 // wm, so that a watermark that jumped past several fires each change at
-// its own time.
-func (a *applier) segmentsTurned(c *state.Customer, tm state.Timer, wm int64) {
+// its own time. It reports false, changing nothing, for a timer that is
+// no longer c's.
+func (a *applier) segmentsTurned(c *state.Customer, tm state.Timer, wm int64) bool {
 	if tm.EventID != c.ID || c.SegDue != tm.Due {
 		// Not the customer's timer now: one moved earlier, or set on a
 		// customer merged away since, whose removal the store may not
 		// have written (see state.Txn.DeleteTimer). The customer's own
 		// timer evaluates its segments.
-		return
+		return false
 	}
 	c.SegDue = 0
 	for t := tm.Due; t <= wm; t = a.nextSegmentTime(c, t) {
@@ -100,4 +101,5 @@ func (a *applier) segmentsTurned(c *state.Customer, tm state.Timer, wm int64) {
 		}
 	}
 	a.scheduleSegments(c, wm)
+	return true
 }

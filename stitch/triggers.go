@@ -506,8 +506,9 @@ func (a *applier) fireTimers(upTo int64) error {
 			continue
 		}
 		if seg {
-			a.segmentsTurned(c, tm, upTo)
-			a.t.SetCustomer(c)
+			if a.segmentsTurned(c, tm, upTo) {
+				a.t.SetCustomer(c)
+			}
 			continue
 		}
 		i := slices.IndexFunc(c.Pending, func(p state.Pending) bool { return p.Rule == tm.Rule && p.EventID == tm.EventID })
