@@ -54,9 +54,10 @@ type Customer struct {
 	ThenFor  uint64
 	LastThen []int64
 
-	// SegDue is the due time (event time, ms) of the timer that evaluates
-	// the customer's segments again when a condition on time may have
-	// turned (see stitch's segment timers); 0 when none is set.
+	// SegDue is the time (event time, ms) the customer's segments are
+	// evaluated again, when a condition on time may turn; its timer is
+	// stored at that time or before it (see stitch's segment timers). 0
+	// when none is due.
 	SegDue int64
 
 	// The Pending entries live under keys of their own (see pending.go):
@@ -144,7 +145,18 @@ const recordVersion = 1
 // the list under one key, version 1 records inline, and both still decode.
 // Version 4 adds SegDue; a version 3 record reads as one with SegDue 0.
 // Version 5 splits the record into a hot and a cold part (see appendHot).
-const customerVersion = 5
+// Version 6 moves SegDue from the cold part to the hot one: it changes with
+// most events (see stitch's segment timers), and a timer that fires can
+// then read it without the rest (Txn.SegDue). The cold part keeps the
+// field's slot, written as 0.
+const customerVersion = 6
+
+// splitRecord reports whether a record of this layout is a hot and a cold
+// part.
+func splitRecord(layout byte) bool { return layout >= 5 }
+
+// segDueHot is the first layout with SegDue in the hot part.
+const segDueHot = 6
 
 // pendingKeys reports whether a record of this layout keeps its Pending
 // entries under keys of their own.
@@ -299,7 +311,7 @@ func (c *Customer) appendHot(b []byte) []byte {
 	for _, ts := range c.LastThen {
 		e = e.i64(ts)
 	}
-	return e.i64(c.Overflow)
+	return e.i64(c.Overflow).i64(c.SegDue)
 }
 
 // appendCold appends the cold part of c's record.
@@ -312,7 +324,7 @@ func (c *Customer) appendCold(b []byte) []byte {
 		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
 	}
 	e = binary.AppendUvarint(e, c.ThenFor)
-	return e.i64(c.SegDue)
+	return e.i64(0) // SegDue's slot of version 5
 }
 
 // coldSeed keys coldHash; sums are kept in memory only, so a seed of the
@@ -328,16 +340,16 @@ func coldHash(b []byte) uint64 { return maphash.Bytes(coldSeed, b) | 1 }
 // record of versions 1 to 4. Of a version 2 to 5 record the Pending list is
 // only counted (pendingN): loadPending reads it.
 func decodeCustomer(id string, b []byte) (*Customer, error) {
-	if len(b) > 0 && b[0] == customerVersion {
-		return decodeHot(id, b[1:])
+	if len(b) > 0 && splitRecord(b[0]) && b[0] <= customerVersion {
+		return decodeHot(id, b[1:], b[0])
 	}
 	return decodeWhole(b)
 }
 
-func decodeHot(id string, b []byte) (*Customer, error) {
+func decodeHot(id string, b []byte, layout byte) (*Customer, error) {
 	d := dec{b: b}
 	c := &Customer{ID: id, FirstSeen: d.i64(), LastSeen: d.i64(), Events: d.i64(), Purchases: d.i64(), Revenue: d.f64(),
-		Stage: d.str(), StageTS: d.i64(), StageEID: d.str(), LastEID: d.str(), LastChannel: d.str(), layout: customerVersion}
+		Stage: d.str(), StageTS: d.i64(), StageEID: d.str(), LastEID: d.str(), LastChannel: d.str(), layout: layout}
 	if c.pendingN = d.uvarint(); c.pendingN > maxPendingLen {
 		return nil, ErrCorrupt
 	}
@@ -351,10 +363,14 @@ func decodeHot(id string, b []byte) (*Customer, error) {
 	if c.Overflow = d.i64(); c.Overflow != 0 && (c.Overflow < 0 || c.Overflow > c.Events) {
 		return nil, ErrCorrupt
 	}
+	if layout >= segDueHot {
+		c.SegDue = d.i64()
+	}
 	return c, d.done()
 }
 
-// decodeCold decodes a version 5 record's cold part into c.
+// decodeCold decodes the cold part of a record of version 5 or later into
+// c, whose hot part was decoded.
 func (c *Customer) decodeCold(b []byte) error {
 	d := dec{b: b}
 	d.version()
@@ -369,7 +385,10 @@ func (c *Customer) decodeCold(b []byte) error {
 	for range n {
 		c.Fires = append(c.Fires, Fire{Rule: d.str(), Count: d.i64(), LastAt: d.i64()})
 	}
-	c.ThenFor, c.SegDue = d.uvarint(), d.i64()
+	c.ThenFor = d.uvarint()
+	if segDue := d.i64(); c.layout < segDueHot {
+		c.SegDue = segDue
+	}
 	if err := d.done(); err != nil {
 		return err
 	}
@@ -385,7 +404,7 @@ func decodeWhole(b []byte) (*Customer, error) {
 	if len(b) > 0 {
 		v = b[0]
 	}
-	counted := v >= 2 && v < customerVersion
+	counted := v >= 2 && !splitRecord(v)
 	if !counted {
 		d.version()
 	} else {

@@ -626,6 +626,54 @@ func TestCustomerVersion3Record(t *testing.T) {
 	}
 }
 
+// A version 5 record keeps SegDue in its cold part: it reads the same, by
+// Customer and by Txn.SegDue, and is written again as version 6, whose
+// SegDue Txn.SegDue reads from the hot part alone.
+func TestCustomerVersion5Record(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{CustomerCache: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &Customer{ID: "c_00000000000000e5", Events: 2, LastSeen: 5, IDs: []string{"cookie:k"}, SegDue: 77}
+	// Version 5: the hot part without SegDue, the cold part with it.
+	hot, cold := c.appendHot(nil), c.appendCold(nil)
+	hot = hot[:len(hot)-len(binary.AppendVarint(nil, c.SegDue))]
+	hot[0] = 5
+	cold = binary.AppendVarint(cold[:len(cold)-1], c.SegDue)
+	if err := s.db.Set(key(prefixCustomer, c.ID), hot, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(append(key(prefixCustomer, c.ID), 0), cold, nil); err != nil {
+		t.Fatal(err)
+	}
+	tx := s.Begin()
+	if due, ok, err := tx.SegDue(c.ID); err != nil || !ok || due != 77 {
+		t.Fatalf("version 5 SegDue: %d, %v, %v", due, ok, err)
+	}
+	got, err := tx.Customer(c.ID)
+	if err != nil || got.SegDue != 77 || got.layout != 5 || !slices.Equal(got.IDs, c.IDs) {
+		t.Fatalf("version 5 record: %+v, %v", got, err)
+	}
+	tx.SetCustomer(got)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.purgeCaches()
+	tx = s.Begin()
+	defer tx.Discard()
+	if due, ok, err := tx.SegDue(c.ID); err != nil || !ok || due != 77 || tx.peeked[c.ID] == nil || tx.cust[c.ID] != nil {
+		t.Fatalf("version 6 SegDue: %d, %v, %v; read in part: %v", due, ok, err, tx.peeked[c.ID] != nil)
+	}
+	again, err := tx.Customer(c.ID)
+	if err != nil || again.SegDue != 77 || again.layout != customerVersion || !slices.Equal(again.IDs, c.IDs) || again.Events != 2 {
+		t.Fatalf("written again: %+v, %v", again, err)
+	}
+	if due, ok, err := tx.SegDue("c_00000000000000e6"); err != nil || ok || due != 0 {
+		t.Fatalf("unknown customer: %d, %v, %v", due, ok, err)
+	}
+}
+
 // appendWholeHead appends the fields that records of versions 1 to 4 (one value each) share,
 // up to and including the fire counts.
 func appendWholeHead(e enc, c *Customer) enc {

@@ -305,22 +305,31 @@ func (s *Store) Customer(id string) (*Customer, error) {
 func readCustomer(r pebble.Reader, kb []byte, id string) (*Customer, bool, error) {
 	kb = append(append(kb[:0], prefixCustomer), id...)
 	c, found, err := get(r, kb, func(b []byte) (*Customer, error) { return decodeCustomer(id, b) })
-	if err != nil || !found || c.layout != customerVersion {
+	if err != nil || !found || !splitRecord(c.layout) {
 		return c, found, err
 	}
-	kb = append(kb, 0)
+	if err := readCold(r, kb, c); err != nil {
+		return nil, false, err
+	}
+	return c, true, nil
+}
+
+// readCold reads the cold part of c, whose hot part was decoded; kb is
+// scratch space for the key.
+func readCold(r pebble.Reader, kb []byte, c *Customer) error {
+	kb = append(append(append(kb[:0], prefixCustomer), c.ID...), 0)
 	b, closer, err := r.Get(kb)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, fmt.Errorf("%w: customer %s has no cold part", ErrCorrupt, id)
+		return fmt.Errorf("%w: customer %s has no cold part", ErrCorrupt, c.ID)
 	}
 	if err != nil {
-		return nil, false, err
+		return err
 	}
 	defer closer.Close()
 	if err := c.decodeCold(b); err != nil {
-		return nil, false, fmt.Errorf("%w: cold part of customer %s", err, id)
+		return fmt.Errorf("%w: cold part of customer %s", err, c.ID)
 	}
-	return c, true, nil
+	return nil
 }
 
 // Identifier reads a committed identifier ("type:value"); nil when absent.
@@ -358,7 +367,7 @@ func (s *Store) Customers(fn func(*Customer) error) error {
 		if c == nil {
 			return nil
 		}
-		if c.layout == customerVersion && c.coldSum == 0 {
+		if splitRecord(c.layout) && c.coldSum == 0 {
 			return fmt.Errorf("%w: customer %s has no cold part", ErrCorrupt, c.ID)
 		}
 		last := c
@@ -377,7 +386,7 @@ func (s *Store) Customers(fn func(*Customer) error) error {
 			}
 			return nil
 		case len(k) == 2+CustomerIDLen && k[len(k)-1] == 0 && c != nil && c.ID == string(k[1:len(k)-1]) &&
-			c.layout == customerVersion && c.coldSum == 0:
+			splitRecord(c.layout) && c.coldSum == 0:
 			if err := c.decodeCold(v); err != nil {
 				return fmt.Errorf("%w: cold part of customer %s", err, c.ID)
 			}

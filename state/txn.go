@@ -42,6 +42,11 @@ type Txn struct {
 
 	tombs map[tombHash]int64 // tombstones set in this Txn
 
+	// Hot parts read by SegDue, for Customer to finish if the customer
+	// is then needed whole. Committed state does not change while a Txn
+	// is open (one writer), so they stay true until Commit.
+	peeked map[string]*Customer
+
 	version  uint64 // row version of this batch; 0 until asked for
 	rowBytes int64  // row outbox bytes enqueued, taken back on Discard
 }
@@ -212,9 +217,19 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 			return c, nil
 		}
 	}
-	c, found, err := readCustomer(t.s.db, t.scratch[:0], id)
-	if err != nil || !found {
-		return nil, err
+	var c *Customer
+	if hot := t.peeked[id]; hot != nil {
+		delete(t.peeked, id)
+		if err := readCold(t.s.db, t.scratch[:0], hot); err != nil {
+			return nil, err
+		}
+		c = hot
+	} else {
+		var found bool
+		var err error
+		if c, found, err = readCustomer(t.s.db, t.scratch[:0], id); err != nil || !found {
+			return nil, err
+		}
 	}
 	if err := loadPending(t.s.db, c); err != nil {
 		return nil, err
@@ -223,6 +238,49 @@ func (t *Txn) Customer(id string) (*Customer, error) {
 	t.noteOrig(c)
 	t.custUncached = append(t.custUncached, id)
 	return c, nil
+}
+
+// SegDue is customer id's SegDue, and whether the customer exists, as
+// Customer(id) would have it. A customer neither in this Txn nor cached is
+// read in part: segment timers that fire for a customer whose SegDue moved
+// on (most of them, see stitch's segment timers) need nothing else. What
+// was read is kept for a Customer(id) that follows.
+func (t *Txn) SegDue(id string) (int64, bool, error) {
+	c, inTxn := t.cust[id]
+	if !inTxn && t.s.customers != nil {
+		c, inTxn = t.s.customers.Peek(id)
+	}
+	if !inTxn {
+		c = t.peeked[id]
+	}
+	if c != nil || inTxn {
+		return c.segDue(), c != nil, nil
+	}
+	kb := append(append(t.scratch[:0], prefixCustomer), id...)
+	c, found, err := get(t.s.db, kb, func(b []byte) (*Customer, error) { return decodeCustomer(id, b) })
+	if err != nil || !found {
+		return 0, false, err
+	}
+	if c.layout < segDueHot {
+		// SegDue was in the cold part, or the record is one value of an
+		// older version: read it whole.
+		if c, err = t.Customer(id); err != nil || c == nil {
+			return 0, false, err
+		}
+		return c.SegDue, true, nil
+	}
+	if t.peeked == nil {
+		t.peeked = make(map[string]*Customer)
+	}
+	t.peeked[id] = c
+	return c.SegDue, true, nil
+}
+
+func (c *Customer) segDue() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.SegDue
 }
 
 // SetCustomer stores c (new or changed). A new record in place of one read

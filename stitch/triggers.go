@@ -490,6 +490,20 @@ func (a *applier) fireTimers(upTo int64) error {
 		if r == nil && !seg {
 			continue // the rule was removed from the configuration
 		}
+		if seg {
+			// Segment timers are set under the customer's own id; one of
+			// a customer merged away since has nothing left to do.
+			due, ok, err := a.t.SegDue(tm.Customer)
+			switch {
+			case err != nil:
+				return err
+			case !ok || tm.EventID != tm.Customer || due == 0 || tm.Due > due:
+				continue // left behind by a move (see scheduleSegments)
+			case tm.Due < due:
+				a.setTimer(due, segmentTimer, tm.Customer, tm.Customer)
+				continue
+			}
+		}
 		// Most timers fire for a customer that still exists (a cached
 		// read); only one merged away since needs its survivor looked up.
 		c, err := a.t.Customer(tm.Customer)

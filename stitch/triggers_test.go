@@ -1,6 +1,7 @@
 package stitch_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -296,6 +297,52 @@ rules:
 	}
 	if res, err := eng.Fire(upTo, nil); err != nil || len(res.Triggers) != 0 {
 		t.Fatalf("fired again: %v, %v", res, err)
+	}
+}
+
+// A segment timer that fires before its customer's SegDue (an event pushed
+// the thresholds on) is set again at SegDue and changes nothing else: the
+// customer is neither evaluated nor written, also when it is not cached.
+func TestSegmentTimerMovedOn(t *testing.T) {
+	eng := ruleEngine(t, `
+topic: omni.triggers
+allowed_lateness: 1m
+idle_after: 30s
+rules:
+  - name: lapsed_enter
+    kind: segment
+    segment: lapsed
+`)
+	line := func(id, ts, cookie string) string {
+		return `{"event_id":"` + id + `","channel":"web","type":"page_view","ts":"` + ts + `","ids":{"cookie":"` + cookie + `"}}`
+	}
+	lines := []string{
+		line("x1", "2026-10-05T00:00:00Z", "x"), // timer at 2026-12-04
+		line("x2", "2026-11-05T00:00:00Z", "x"), // SegDue 2027-01-04, the timer stays
+	}
+	for i := range 6 { // more customers than the cache holds (4): x is read from the store
+		lines = append(lines, line(fmt.Sprint("o", i), "2026-11-05T00:01:00Z", fmt.Sprint("other", i)))
+	}
+	if got := triggersOf(t, eng, lines...); len(got) != 0 {
+		t.Fatalf("fired %v", firedAt(got))
+	}
+	changed := func(upTo string) (ids []string, fired []string) {
+		t.Helper()
+		at, _ := time.Parse(time.RFC3339, upTo)
+		res, err := eng.Fire(at.UnixMilli(), func(tx *state.Txn, _ *stitch.Result) error {
+			return tx.ChangedCustomers(func(id string, _ *state.Customer) error { ids = append(ids, id); return nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, firedAt(res.Triggers)
+	}
+	if ids, fired := changed("2026-12-10T00:00:00Z"); len(ids)+len(fired) != 0 {
+		t.Fatalf("the timer moved on changed %v, fired %v", ids, fired)
+	}
+	ids, fired := changed("2027-01-10T00:00:00Z")
+	if want := "lapsed_enter:x2@2027-01-04T00:00:00.000Z"; len(fired) != 7 || fired[0] != want || len(ids) != 7 {
+		t.Fatalf("fired %v, changed %d customers; want 7 lapsed, the first %s, and 7 changed", fired, len(ids), want)
 	}
 }
 
