@@ -17,7 +17,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Options configure a Store. Zero values take the defaults noted.
@@ -39,8 +38,8 @@ type Store struct {
 	// Caches of committed records, owned by the single writer (not safe
 	// for readers of committed state, which go to Pebble). Written at
 	// Commit, purged whole if a commit fails.
-	customers *simplelru.LRU[string, *Customer]
-	idents    *simplelru.LRU[string, *Identifier]
+	customers *clockCache[*Customer]
+	idents    *clockCache[*Identifier]
 
 	nextMerge, nextConflict uint64 // owned by the writer
 	// nextOutbox is written by the writer and read by senders to know
@@ -135,10 +134,10 @@ func Open(dir string, o Options) (*Store, error) {
 		s.sync = pebble.Sync
 	}
 	if o.CustomerCache > 0 {
-		s.customers, _ = simplelru.NewLRU[string, *Customer](o.CustomerCache, nil)
+		s.customers = newClockCache[*Customer](o.CustomerCache)
 	}
 	if o.IdentifierCache > 0 {
-		s.idents, _ = simplelru.NewLRU[string, *Identifier](o.IdentifierCache, nil)
+		s.idents = newClockCache[*Identifier](o.IdentifierCache)
 	}
 	if err := s.buildFilters(); err != nil {
 		db.Close()
