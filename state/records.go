@@ -335,10 +335,11 @@ var coldSeed = maphash.MakeSeed()
 // never 0, which stands for "not stored as this part".
 func coldHash(b []byte) uint64 { return maphash.Bytes(coldSeed, b) | 1 }
 
-// decodeCustomer decodes the value under a customer's key: a version 5 hot
-// part, whose cold part the caller reads next (decodeCold), or a whole
-// record of versions 1 to 4. Of a version 2 to 5 record the Pending list is
-// only counted (pendingN): loadPending reads it.
+// decodeCustomer decodes the value under a customer's key: the hot part of
+// a version 5 or later record, whose cold part the caller reads next
+// (decodeCold), or a whole record of versions 1 to 4. Of a version 2 or
+// later record the Pending list is only counted (pendingN): loadPending
+// reads it.
 func decodeCustomer(id string, b []byte) (*Customer, error) {
 	if len(b) > 0 && splitRecord(b[0]) && b[0] <= customerVersion {
 		return decodeHot(id, b[1:], b[0])
