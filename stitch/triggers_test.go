@@ -258,9 +258,7 @@ rules:
     segment: complainer
     on: exit
 `)
-	line := func(id, ch, typ, ts, ids string) string {
-		return `{"event_id":"` + id + `","channel":"` + ch + `","type":"` + typ + `","ts":"` + ts + `","ids":{` + ids + `}}`
-	}
+	line := eventLine
 	got := firedAt(triggersOf(t, eng,
 		line("a1", "web", "page_view", "2026-09-01T10:00:00Z", `"cookie":"ann"`),
 		line("b1", "callcentre", "complaint", "2026-09-01T11:00:00Z", `"crm":"bob"`),
@@ -300,6 +298,12 @@ rules:
 	}
 }
 
+// eventLine is a canonical event's JSON line; ids is the inside of its
+// "ids" object.
+func eventLine(id, ch, typ, ts, ids string) string {
+	return `{"event_id":"` + id + `","channel":"` + ch + `","type":"` + typ + `","ts":"` + ts + `","ids":{` + ids + `}}`
+}
+
 // A segment timer that fires before its customer's SegDue (an event pushed
 // the thresholds on) is set again at SegDue and changes nothing else: the
 // customer is neither evaluated nor written, also when it is not cached.
@@ -314,7 +318,7 @@ rules:
     segment: lapsed
 `)
 	line := func(id, ts, cookie string) string {
-		return `{"event_id":"` + id + `","channel":"web","type":"page_view","ts":"` + ts + `","ids":{"cookie":"` + cookie + `"}}`
+		return eventLine(id, "web", "page_view", ts, `"cookie":"`+cookie+`"`)
 	}
 	lines := []string{
 		line("x1", "2026-10-05T00:00:00Z", "x"), // timer at 2026-12-04
