@@ -7,8 +7,8 @@ import "encoding/binary"
 //
 //	c <customer id>                     → Customer: the record's hot part (or, before version 5, all of it)
 //	c <customer id> 0x00                → the record's cold part (see appendHot)
-//	p <customer id> 0x00 <ts:8> <rule> 0x00 <event id> → (empty) a waiting first event (see pending.go)
-//	p <customer id>                     → a version 2 record's whole Pending list (read, then moved)
+//	p <customer id> 0x00 <ts:8> <rule> 0x00 <event id> → (empty) a waiting first event of a version 3 to 6 record (read, then deleted; see pending.go)
+//	p <customer id>                     → a version 2 record's whole Pending list (read, then deleted)
 //	i <type:value>                      → Identifier
 //	e <event id>                        → (empty) the event was applied; de-duplication
 //	j <customer id> <ts:8> <event id>   → Entry; a customer's journey in (ts, event id) order

@@ -11,17 +11,21 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// A customer's pending first events change on some of its events only,
-// and by an entry or two, while its record changes on every one: each
-// entry is a key of its own,
+// A customer's pending first events are in the hot part of its record
+// (since version 7; see appendHot), which is written with every event of
+// the customer anyway. Versions 3 to 6 kept each entry under a key of its
+// own,
 //
 //	'p' customer-id 0x00 time(8) rule 0x00 event-id  →  (empty)
 //
-// so that adding or removing one writes one small key, not the list. The
-// record counts the entries (pendingN), which a reader checks. Records
-// written before keep the list under the key 'p' customer-id (version 2)
-// or inline (version 1); such a list is written entry by entry at the
-// customer's next write.
+// so that a change wrote one small key, not the list, when the record was
+// one value of every field: since the record is split into a hot and a
+// cold part, the list costs the hot part a few dozen bytes per entry, and
+// its keys cost every read of a customer with one a seek of its own and
+// every entry two writes and their compactions. Records of those versions
+// (and of version 2, the list under 'p' customer-id, and version 1, the
+// list inline) still read; their keys are deleted at the customer's next
+// write.
 
 // Pending is the first event (A) of a sequence or absence rule waiting for
 // its second (B) or, for an absence, for its window to pass.
@@ -45,22 +49,13 @@ func comparePending(x, y *Pending) int {
 	return strings.Compare(x.EventID, y.EventID)
 }
 
-// pendingChange is an entry added to or removed from a list since it was
-// last written.
-type pendingChange struct {
-	p   Pending
-	del bool
-}
-
 // AddPending adds p to the pending list, in its place; an entry already
 // there is not added twice.
 func (c *Customer) AddPending(p Pending) {
 	i, found := slices.BinarySearchFunc(c.Pending, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
-	if found {
-		return
+	if !found {
+		c.Pending = slices.Insert(c.Pending, i, p)
 	}
-	c.Pending = slices.Insert(c.Pending, i, p)
-	c.pendingLog = append(c.pendingLog, pendingChange{p: p})
 }
 
 // MergePending adds ps to the list (a merge brings the absorbed
@@ -73,33 +68,12 @@ func (c *Customer) MergePending(ps []Pending) {
 
 // DeletePending removes the list's i-th entry.
 func (c *Customer) DeletePending(i int) {
-	c.logRemoved(c.Pending[i])
 	c.Pending = slices.Delete(c.Pending, i, i+1)
 }
 
 // KeepPending keeps the entries keep reports true for.
 func (c *Customer) KeepPending(keep func(*Pending) bool) {
-	kept := c.Pending[:0]
-	for i := range c.Pending {
-		if keep(&c.Pending[i]) {
-			kept = append(kept, c.Pending[i])
-		} else {
-			c.logRemoved(c.Pending[i])
-		}
-	}
-	clear(c.Pending[len(kept):]) // no stale strings kept alive
-	c.Pending = kept
-}
-
-func (c *Customer) logRemoved(p Pending) {
-	// An entry added since the last write was never stored: both go.
-	for j := len(c.pendingLog) - 1; j >= 0; j-- {
-		if l := c.pendingLog[j]; !l.del && l.p == p {
-			c.pendingLog = slices.Delete(c.pendingLog, j, j+1)
-			return
-		}
-	}
-	c.pendingLog = append(c.pendingLog, pendingChange{p: p, del: true})
+	c.Pending = slices.DeleteFunc(c.Pending, func(p Pending) bool { return !keep(&p) })
 }
 
 func appendPendingKey(b []byte, cust string, p *Pending) []byte {
@@ -116,76 +90,19 @@ func pendingRange(cust string) (lo, hi []byte) {
 	return lo, hi
 }
 
-// writePending writes what changed in c's list since it was read or last
-// written: its logged changes, or every entry for a record of an older
-// layout or one that replaced another. buf is scratch space, returned for
-// reuse.
-func (t *Txn) writePending(c *Customer, buf []byte) []byte {
-	switch {
-	case c.layout == 1 || c.layout == 2 || c.pendingRewrite:
-		if c.layout == 2 {
-			t.write(key(prefixPending, c.ID), nil, true)
-		}
-		for i := range c.Pending {
-			buf = appendPendingKey(buf[:0], c.ID, &c.Pending[i])
-			t.write(buf, nil, false)
-		}
-	default:
-		if checkPendingWrites {
-			c.checkPendingLog()
-		}
-		for i := range c.pendingLog {
-			l := &c.pendingLog[i]
-			buf = appendPendingKey(buf[:0], c.ID, &l.p)
-			t.write(buf, nil, l.del)
-		}
-	}
-	// The log's array is kept for the next batch: most customers change
-	// their list again, by an entry or two.
-	clear(c.pendingLog)
-	c.layout, c.pendingLog, c.pendingRewrite = customerVersion, c.pendingLog[:0], false
-	if checkPendingWrites {
-		c.storedCopy = slices.Clone(c.Pending)
-	}
-	return buf
-}
-
-// deletePending deletes c's stored entries: those of its list with the
-// changes since the last write undone.
-func (t *Txn) deletePending(c *Customer) {
+// deleteLegacyPending deletes what c's record of an older layout keeps
+// outside the record: its list key (version 2) or the keys of its entries
+// as read (versions 3 to 6). A record of the current layout keeps nothing
+// outside.
+func (t *Txn) deleteLegacyPending(c *Customer) {
 	if c.layout == 2 {
 		t.write(key(prefixPending, c.ID), nil, true)
 	}
 	var kb [128]byte
-	for i := range c.Pending {
-		t.write(appendPendingKey(kb[:0], c.ID, &c.Pending[i]), nil, true)
+	for i := range c.storedKeys {
+		t.write(appendPendingKey(kb[:0], c.ID, &c.storedKeys[i]), nil, true)
 	}
-	for i := range c.pendingLog {
-		if l := &c.pendingLog[i]; l.del {
-			t.write(appendPendingKey(kb[:0], c.ID, &l.p), nil, true)
-		}
-	}
-	c.pendingLog = nil
-}
-
-// checkPendingLog panics when c's list is not the stored list changed by
-// the log: it was changed by hand, and the change would not be stored.
-func (c *Customer) checkPendingLog() {
-	want := slices.Clone(c.storedCopy)
-	for _, l := range c.pendingLog {
-		i, found := slices.BinarySearchFunc(want, &l.p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
-		switch {
-		case l.del && found:
-			want = slices.Delete(want, i, i+1)
-		case !l.del && !found:
-			want = slices.Insert(want, i, l.p)
-		default:
-			panic(fmt.Sprintf("state: customer's Pending log does not fit its stored list (del=%v, present=%v)", l.del, found))
-		}
-	}
-	if !slices.Equal(want, c.Pending) {
-		panic("state: a customer's Pending list changed without AddPending, MergePending, DeletePending or KeepPending: the change would not be stored")
-	}
+	c.storedKeys = nil
 }
 
 // loadPending reads the pending list of a customer just decoded.
@@ -226,13 +143,14 @@ func loadPending(r pebble.Reader, c *Customer) error {
 		}
 		c.Pending = ps
 	}
-	if !pendingKeys(c.layout) {
+	if pendingKeys(c.layout) {
+		// Deleted at the next write, when the list moves into the record.
+		c.storedKeys = slices.Clone(c.Pending)
+	}
+	if c.layout < 3 {
 		// Older layouts kept the list in arrival order.
 		slices.SortFunc(c.Pending, func(x, y Pending) int { return comparePending(&x, &y) })
 		c.Pending = slices.CompactFunc(c.Pending, func(x, y Pending) bool { return x == y })
-	}
-	if checkPendingWrites {
-		c.storedCopy = slices.Clone(c.Pending)
 	}
 	return nil
 }
@@ -249,4 +167,26 @@ func parsePendingKey(k []byte) (Pending, bool) {
 		return Pending{}, false
 	}
 	return Pending{Rule: string(rule), EventID: string(eid), TS: ts}, true
+}
+
+// IsPaired reports whether p is in the Paired list.
+func (c *Customer) IsPaired(p Pending) bool {
+	_, found := slices.BinarySearchFunc(c.Paired, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	return found
+}
+
+// AddPaired adds p to the Paired list, in its place.
+func (c *Customer) AddPaired(p Pending) {
+	i, found := slices.BinarySearchFunc(c.Paired, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	if !found {
+		c.Paired = slices.Insert(c.Paired, i, p)
+	}
+}
+
+// KeepPaired keeps the Paired entries keep reports true for.
+func (c *Customer) KeepPaired(keep func(*Pending) bool) {
+	c.Paired = slices.DeleteFunc(c.Paired, func(p Pending) bool { return !keep(&p) })
+	if len(c.Paired) == 0 {
+		c.Paired = nil // one encoding, one cold-part sum
+	}
 }

@@ -36,11 +36,18 @@ type Customer struct {
 	Segments      []string // current memberships, sorted
 	Fires         []Fire   // per rule that fired for this customer, by rule name
 	// First events of sequences and absences waiting for their second,
-	// ordered by pendingLess (time first). Change it only through
-	// AddPending, DeletePending, KeepPending and MergePending: each entry
-	// is a key of its own, and Commit writes what they logged (builds
-	// with the race detector check that nothing else changed it).
+	// ordered by comparePending (time first, as AddPending keeps it).
 	Pending []Pending
+	// A sequence rule's first events are read from the journey when its
+	// second event comes (see stitch's pairing), not kept in Pending:
+	// Paired lists those paired already (each pairs once), in
+	// comparePending's order, and SeqFrom is the time from which the
+	// journey is read so (0: all of it). A record written before
+	// version 7 kept its first events in Pending, which tells nothing of
+	// the ones already paired: read, it gets a SeqFrom past its latest
+	// event, and its earlier first events stay in Pending.
+	Paired  []Pending
+	SeqFrom int64
 
 	// For late first events: per sequence and absence rule (in the order
 	// of the rule set), the time of the latest event in the journey that
@@ -60,22 +67,16 @@ type Customer struct {
 	// when none is due.
 	SegDue int64
 
-	// The Pending entries live under keys of their own (see pending.go):
-	// the list changes on some events only, by an entry or two, while the
-	// record changes on every one. pendingN is the list's length as the
-	// record counts it; layout is the record's version as read (older
-	// layouts keep the list elsewhere); pendingLog holds the changes not
-	// yet written; pendingRewrite asks for every entry to be written (the
-	// record replaced another); storedCopy is the list as stored, kept
-	// only by builds that check the log. coldSum is coldHash of the
+	// pendingN is the Pending list's length as the record counts it;
+	// layout is the record's version as read; storedKeys are the entries
+	// a record of versions 3 to 6 kept under keys of their own, deleted
+	// at its next write (see pending.go). coldSum is coldHash of the
 	// record's cold part as stored (0: none stored, or an older layout),
 	// see appendHot.
-	pendingN       uint64
-	layout         byte
-	coldSum        uint64
-	pendingLog     []pendingChange
-	pendingRewrite bool
-	storedCopy     []Pending
+	pendingN   uint64
+	layout     byte
+	coldSum    uint64
+	storedKeys []Pending
 
 	// Overflow counts the events in Events that are not in the journey:
 	// applied after it held journey.max_events (a bot). While it is
@@ -148,8 +149,11 @@ const recordVersion = 1
 // Version 6 moves SegDue from the cold part to the hot one: it changes with
 // most events (see stitch's segment timers), and a timer that fires can
 // then read it without the rest (Txn.SegDue). The cold part keeps the
-// field's slot, written as 0.
-const customerVersion = 6
+// field's slot, written as 0. Version 7 keeps the Pending list in the hot
+// part again (see pending.go), and adds SeqFrom and Paired to the cold
+// part; a record of before reads with a SeqFrom past its latest event
+// (legacySeqFrom).
+const customerVersion = 7
 
 // splitRecord reports whether a record of this layout is a hot and a cold
 // part.
@@ -158,9 +162,12 @@ func splitRecord(layout byte) bool { return layout >= 5 }
 // segDueHot is the first layout with SegDue in the hot part.
 const segDueHot = 6
 
+// pendingInHot is the first layout with the Pending list in the hot part.
+const pendingInHot = 7
+
 // pendingKeys reports whether a record of this layout keeps its Pending
 // entries under keys of their own.
-func pendingKeys(layout byte) bool { return layout >= 3 }
+func pendingKeys(layout byte) bool { return layout >= 3 && layout < pendingInHot }
 
 func (e enc) str(s string) enc {
 	e = binary.AppendUvarint(e, uint64(len(s)))
@@ -299,19 +306,25 @@ func (d *dec) done() error {
 // which takes ~60% of the bytes off a record write. The cold key sorts
 // right after the hot one, in the same data block, so a read of both costs
 // about one block read. Records of versions 1 to 4 are one value (with the
-// customer id in it) and are written as version 5 at their next write.
+// customer id in it) and are written in the current layout at their next
+// write.
 
 // appendHot appends the hot part of c's record.
 func (c *Customer) appendHot(b []byte) []byte {
 	e := enc(append(b, customerVersion))
 	e = e.i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
 	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).str(c.LastEID).str(c.LastChannel)
-	e = binary.AppendUvarint(e, uint64(len(c.Pending))) // the list itself: appendPendingKey
+	e = binary.AppendUvarint(e, uint64(len(c.Pending))) // the entries follow SegDue
 	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
 	for _, ts := range c.LastThen {
 		e = e.i64(ts)
 	}
-	return e.i64(c.Overflow).i64(c.SegDue)
+	e = e.i64(c.Overflow).i64(c.SegDue)
+	for i := range c.Pending {
+		p := &c.Pending[i]
+		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
+	}
+	return e
 }
 
 // appendCold appends the cold part of c's record.
@@ -324,7 +337,14 @@ func (c *Customer) appendCold(b []byte) []byte {
 		e = e.str(f.Rule).i64(f.Count).i64(f.LastAt)
 	}
 	e = binary.AppendUvarint(e, c.ThenFor)
-	return e.i64(0) // SegDue's slot of version 5
+	e = e.i64(0) // SegDue's slot of version 5
+	e = e.i64(c.SeqFrom)
+	e = binary.AppendUvarint(e, uint64(len(c.Paired)))
+	for i := range c.Paired {
+		p := &c.Paired[i]
+		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
+	}
+	return e
 }
 
 // coldSeed keys coldHash; sums are kept in memory only, so a seed of the
@@ -367,6 +387,17 @@ func decodeHot(id string, b []byte, layout byte) (*Customer, error) {
 	if layout >= segDueHot {
 		c.SegDue = d.i64()
 	}
+	if layout >= pendingInHot && c.pendingN > 0 {
+		// Each entry takes three bytes at least: a corrupt count cannot
+		// make the list allocate beyond the record's size.
+		if c.pendingN > uint64(len(d.b))/3 {
+			return nil, ErrCorrupt
+		}
+		c.Pending = make([]Pending, c.pendingN)
+		for i := range c.Pending {
+			c.Pending[i] = Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()}
+		}
+	}
 	return c, d.done()
 }
 
@@ -389,6 +420,22 @@ func (c *Customer) decodeCold(b []byte) error {
 	c.ThenFor = d.uvarint()
 	if segDue := d.i64(); c.layout < segDueHot {
 		c.SegDue = segDue
+	}
+	c.SeqFrom, c.Paired = 0, nil
+	if c.layout < pendingInHot {
+		c.SeqFrom = legacySeqFrom(c)
+	} else {
+		c.SeqFrom = d.i64()
+		n := d.uvarint()
+		if n > uint64(len(d.b))/3 {
+			return ErrCorrupt
+		}
+		if n > 0 {
+			c.Paired = make([]Pending, n)
+			for i := range c.Paired {
+				c.Paired[i] = Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()}
+			}
+		}
 	}
 	if err := d.done(); err != nil {
 		return err
@@ -456,6 +503,7 @@ func decodeWhole(b []byte) (*Customer, error) {
 		return nil, ErrCorrupt // version 2 to 4 records have every field
 	}
 	c.layout = v
+	c.SeqFrom = legacySeqFrom(c)
 	if len(d.b) > 0 {
 		// Written only when above 0, so that each record has one encoding.
 		if c.Overflow = d.i64(); c.Overflow <= 0 || c.Overflow > c.Events {
@@ -463,6 +511,17 @@ func decodeWhole(b []byte) (*Customer, error) {
 		}
 	}
 	return c, d.done()
+}
+
+// legacySeqFrom is the SeqFrom of a record written before version 7: past
+// its latest event, so that the journey offers none of the first events it
+// paired (its Pending list keeps those that wait). Never 0, which would
+// read all of the journey.
+func legacySeqFrom(c *Customer) int64 {
+	if c.LastSeen == math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return max(c.LastSeen+1, 1)
 }
 
 // maxPendingLen bounds the pending count a record may claim (the engine

@@ -15,7 +15,9 @@ func TestRecordsRoundTrip(t *testing.T) {
 	c := &Customer{ID: "c_0123456789abcdef", Origin: "ev-1", FirstSeen: -62135596800000, LastSeen: 253402300799999,
 		Events: 7, Purchases: 2, Revenue: 59.9, Stage: "purchase", StageTS: 5, StageEID: "ev-2",
 		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"},
-		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, SegDue: 1 << 41, layout: customerVersion}
+		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, SegDue: 1 << 41, layout: customerVersion,
+		Pending: []Pending{{Rule: "cart", EventID: "ev-3", TS: -7}, {Rule: "buy", EventID: "ev-4", TS: 8}}, pendingN: 2,
+		Paired: []Pending{{Rule: "seq", EventID: "ev-5", TS: 3}}, SeqFrom: -9}
 	cold := c.appendCold(nil)
 	gc, err := decodeCustomer(c.ID, c.appendHot(nil))
 	if err == nil {
@@ -25,9 +27,16 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(c, gc) {
 		t.Fatalf("customer round trip: %+v, %v", gc, err)
 	}
-	// A version 4 record, one value, reads the same.
+	// A version 4 record, one value, reads the same; its Pending list is
+	// read from keys of its own (loadPending), and it reads the journey
+	// for sequences' first events after its latest event only.
 	c.layout, c.coldSum = 4, 0
-	if g4, err := decodeCustomer("ignored", appendCustomerV4(c)); err != nil || !reflect.DeepEqual(c, g4) {
+	c.Paired, c.SeqFrom = nil, c.LastSeen+1
+	g4, err := decodeCustomer("ignored", appendCustomerV4(c))
+	if err == nil {
+		g4.Pending = c.Pending
+	}
+	if err != nil || !reflect.DeepEqual(c, g4) {
 		t.Fatalf("version 4 record: %+v, %v", g4, err)
 	}
 	r := &Identifier{Customer: "c_0123456789abcdef", Shared: true, Co: []string{"loyalty:L1"}}
@@ -83,12 +92,11 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if c, err := decodeCustomer("c_1", b); err == nil {
-			// A version 1 record holds its Pending list inline; written
-			// again it only counts it, the list going to its own key. Of
-			// a version 2 to 5 record the caller reads the list from
-			// those keys: here it stays empty. Of a version 5 hot part the
-			// cold part stays empty. Whatever the version read, the
-			// record is written as version 5.
+			// A version 1 record holds its Pending list inline, as
+			// version 7 does. Of a version 2 to 6 record the caller reads
+			// the list from keys of its own: here it stays empty. Of a
+			// hot part the cold part stays empty. Whatever the version
+			// read, the record is written as version 7.
 			if c.Pending == nil {
 				c.pendingN = 0
 			}
@@ -108,14 +116,23 @@ func FuzzDecodeRecords(f *testing.F) {
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Fatal(err)
 		}
-		var cold Customer
-		if err := cold.decodeCold(b); err == nil {
-			var again Customer
-			if err := again.decodeCold(cold.appendCold(nil)); err != nil || !reflect.DeepEqual(cold, again) {
+		for _, layout := range []byte{6, customerVersion} {
+			cold := Customer{layout: layout}
+			if err := cold.decodeCold(b); err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatal(err)
+				}
+				continue
+			}
+			// Written, a cold part is version 7's.
+			again := Customer{layout: customerVersion}
+			err := again.decodeCold(cold.appendCold(nil))
+			if layout != customerVersion {
+				again.layout, again.coldSum = layout, cold.coldSum // of other bytes
+			}
+			if err != nil || !reflect.DeepEqual(cold, again) {
 				t.Fatalf("cold part does not survive a round trip: %+v %+v %v", cold, again, err)
 			}
-		} else if !errors.Is(err, ErrCorrupt) {
-			t.Fatal(err)
 		}
 		if ps, err := decodePending(b); err == nil {
 			if again, err := decodePending(appendPendingV2(nil, ps)); err != nil || !reflect.DeepEqual(ps, again) {
@@ -345,13 +362,13 @@ func TestOutboxPending(t *testing.T) {
 	}
 }
 
-// A customer's pending first events are keys of their own, written as
-// they change (an event that adds one writes one key); they read back
-// after a restart (no cache), in key order; lists of the older layouts
-// (version 1 inline, version 2 under one key) still read and are written
-// entry by entry at the customer's next write; deleting or replacing a
-// customer deletes its entries.
-func TestPendingListKey(t *testing.T) {
+// A customer's pending first events are in the hot part of its record
+// (version 7): an event that adds one writes no key of its own, and the
+// list reads back after a restart (no cache), in order. Lists of the older
+// layouts (version 1 inline, version 2 under one key, versions 3 to 6 a key
+// per entry) still read, and their keys are deleted at the customer's next
+// write, or when it is deleted or replaced.
+func TestPendingList(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{CustomerCache: 10})
 	if err != nil {
@@ -369,7 +386,7 @@ func TestPendingListKey(t *testing.T) {
 		}
 		return sets, dels
 	}
-	commit := func(tx *Txn, wantSets, wantDels int) {
+	commit := func(tx *Txn, wantDels int) {
 		t.Helper()
 		var sets, dels int
 		s.committed = func(tx *Txn) { sets, dels = pendingWrites(tx) }
@@ -377,8 +394,8 @@ func TestPendingListKey(t *testing.T) {
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		if sets != wantSets || dels != wantDels {
-			t.Fatalf("pending key writes: %d sets, %d deletes; want %d and %d", sets, dels, wantSets, wantDels)
+		if sets != 0 || dels != wantDels {
+			t.Fatalf("pending key writes: %d sets, %d deletes; want 0 and %d", sets, dels, wantDels)
 		}
 	}
 	stored := func(id string) int {
@@ -399,33 +416,21 @@ func TestPendingListKey(t *testing.T) {
 	c.AddPending(Pending{Rule: "cart", EventID: "e1", TS: 5})
 	c.AddPending(Pending{Rule: "buy", EventID: "e2", TS: 7})
 	c.AddPending(Pending{Rule: "buy", EventID: "e2", TS: 7}) // already there
-	tx := s.Begin()
-	tx.SetCustomer(c)
-	commit(tx, 2, 0)
-
-	tx = s.Begin() // an event that leaves the list alone
-	c, _ = tx.Customer(c.ID)
-	c.Events++
-	tx.SetCustomer(c)
-	commit(tx, 0, 0)
-
-	tx = s.Begin() // one that adds an entry, earlier than the others
-	c, _ = tx.Customer(c.ID)
 	c.AddPending(Pending{Rule: "cart", EventID: "e3", TS: 2})
 	c.AddPending(Pending{Rule: "cart", EventID: "e4", TS: 9})
-	c.DeletePending(len(c.Pending) - 1) // added and removed in one Txn: never written
+	c.DeletePending(len(c.Pending) - 1)
+	tx := s.Begin()
 	tx.SetCustomer(c)
-	commit(tx, 1, 0)
+	commit(tx, 0)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-
 	s, err = Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Pending{{Rule: "cart", EventID: "e3", TS: 2}, {Rule: "cart", EventID: "e1", TS: 5}, {Rule: "buy", EventID: "e2", TS: 7}}
-	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, want) || got.Events != 2 {
+	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, want) || got.SeqFrom != 0 {
 		t.Fatalf("after a restart: %+v, %v", got, err)
 	}
 	tx = s.Begin()
@@ -433,40 +438,29 @@ func TestPendingListKey(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got.Pending, want) {
 		t.Fatalf("read in a Txn after a restart: %+v, %v", got, err)
 	}
-	got.Events++
-	got.KeepPending(func(*Pending) bool { return true })
-	tx.SetCustomer(got)
-	commit(tx, 0, 0) // read from disk, unchanged: not rewritten
-
-	tx = s.Begin()
-	got, _ = tx.Customer(c.ID)
 	got.KeepPending(func(p *Pending) bool { return p.Rule == "buy" })
 	tx.SetCustomer(got)
-	commit(tx, 0, 2)
-	if n := stored(c.ID); n != 1 {
-		t.Fatalf("%d entries stored, want 1", n)
+	commit(tx, 0)
+	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, want[2:]) {
+		t.Fatalf("after KeepPending: %+v, %v", got, err)
 	}
 
-	// A recomputed customer (a new record under the same id) replaces the
-	// old one's entries.
+	// A version 6 record: an entry per key. Read, it gets a SeqFrom past
+	// its latest event.
+	v6 := &Customer{ID: "c_00000000000000ab", Events: 2, LastSeen: 30, IDs: []string{"cookie:k"}, Pending: want}
+	putV6(t, s, v6)
 	tx = s.Begin()
-	old, _ := tx.Customer(c.ID)
-	fresh := &Customer{ID: old.ID, Events: 1}
-	fresh.AddPending(Pending{Rule: "cart", EventID: "e7", TS: 11})
-	tx.SetCustomer(fresh)
-	commit(tx, 1, 1)
-	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, fresh.Pending) {
-		t.Fatalf("replaced customer: %+v, %v", got, err)
+	got, err = tx.Customer(v6.ID)
+	if err != nil || !reflect.DeepEqual(got.Pending, want) || got.layout != 6 || got.SeqFrom != 31 || stored(v6.ID) != 3 {
+		t.Fatalf("version 6 record: %+v, %v", got, err)
 	}
-	// A copy put in place of the record it was read as keeps the entries.
-	tx = s.Begin()
-	old, _ = tx.Customer(c.ID)
-	cp := *old
-	cp.Events++
-	tx.SetCustomer(&cp)
-	commit(tx, 1, 1) // deleted as the old record's, written again as the copy's
-	if got, err := s.Customer(c.ID); err != nil || !reflect.DeepEqual(got.Pending, fresh.Pending) || got.Events != 2 {
-		t.Fatalf("customer replaced by a copy: %+v, %v", got, err)
+	got.Events++
+	got.DeletePending(0)
+	tx.SetCustomer(got)
+	commit(tx, 3)
+	s.purgeCaches()
+	if got, err := s.Customer(v6.ID); err != nil || !reflect.DeepEqual(got.Pending, want[1:]) || got.SeqFrom != 31 || got.layout != customerVersion || stored(v6.ID) != 0 {
+		t.Fatalf("version 6 record written again: %+v, %v", got, err)
 	}
 
 	// A version 1 record: the list inline, in arrival order.
@@ -482,7 +476,8 @@ func TestPendingListKey(t *testing.T) {
 	}
 	got.Events++
 	tx.SetCustomer(got)
-	commit(tx, 2, 0)
+	commit(tx, 0)
+	s.purgeCaches()
 	if got, err := s.Customer(v1.ID); err != nil || !reflect.DeepEqual(got.Pending, sorted) || got.pendingN != 2 {
 		t.Fatalf("version 1 record written again: %+v, %v", got, err)
 	}
@@ -505,20 +500,30 @@ func TestPendingListKey(t *testing.T) {
 	}
 	got.Events++
 	tx.SetCustomer(got)
-	commit(tx, 2, 1) // the entries written, the list key deleted
-	if got, err := s.Customer(v2.ID); err != nil || !reflect.DeepEqual(got.Pending, sorted) || stored(v2.ID) != 2 {
+	commit(tx, 1) // the list key deleted
+	s.purgeCaches()
+	if got, err := s.Customer(v2.ID); err != nil || !reflect.DeepEqual(got.Pending, sorted) || stored(v2.ID) != 0 {
 		t.Fatalf("version 2 record written again: %+v, %v", got, err)
 	}
 
-	// A merge deletes the absorbed customer and its entries.
-	tx = s.Begin()
-	if _, err := tx.Customer(v2.ID); err != nil {
-		t.Fatal(err)
-	}
-	tx.DeleteCustomer(v2.ID)
-	commit(tx, 0, 2)
-	if n := stored(v2.ID); n != 0 {
-		t.Fatalf("%d entries of a deleted customer are still there", n)
+	// Deleting a customer (a merge's absorbed one) or replacing its record
+	// (a recomputed one) deletes the keys of an older layout.
+	for i, replace := range []bool{false, true} {
+		old := &Customer{ID: fmt.Sprintf("c_00000000000000f%d", i), Events: 1, LastSeen: 9, Pending: want}
+		putV6(t, s, old)
+		tx = s.Begin()
+		if _, err := tx.Customer(old.ID); err != nil {
+			t.Fatal(err)
+		}
+		if replace {
+			tx.SetCustomer(&Customer{ID: old.ID, Events: 1})
+		} else {
+			tx.DeleteCustomer(old.ID)
+		}
+		commit(tx, 3)
+		if n := stored(old.ID); n != 0 {
+			t.Fatalf("replace=%v: %d entries are still there", replace, n)
+		}
 	}
 
 	// A record that counts entries that are not there is corrupt, not empty.
@@ -530,6 +535,39 @@ func TestPendingListKey(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// putV6 stores c as a version 6 record: a hot part that counts the Pending
+// list, a cold part without SeqFrom and Paired, and a key per entry.
+func putV6(t *testing.T, s *Store, c *Customer) {
+	t.Helper()
+	if c.SeqFrom != 0 || len(c.Paired) != 0 {
+		t.Fatal("putV6 needs SeqFrom 0 and no Paired")
+	}
+	ps := c.Pending
+	cold := c.appendCold(nil)
+	// The hot part of version 6 is version 7's without the entries.
+	e := enc([]byte{6})
+	e = e.i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
+	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).str(c.LastEID).str(c.LastChannel)
+	e = binary.AppendUvarint(e, uint64(len(ps)))
+	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
+	for _, ts := range c.LastThen {
+		e = e.i64(ts)
+	}
+	e = e.i64(c.Overflow).i64(c.SegDue)
+	cold = cold[:len(cold)-2] // SeqFrom 0 and an empty Paired: a byte each
+	if err := s.db.Set(key(prefixCustomer, c.ID), e, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(append(key(prefixCustomer, c.ID), 0), cold, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ps {
+		if err := s.db.Set(appendPendingKey(nil, c.ID, &ps[i]), nil, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -640,7 +678,9 @@ func TestCustomerVersion5Record(t *testing.T) {
 	hot, cold := c.appendHot(nil), c.appendCold(nil)
 	hot = hot[:len(hot)-len(binary.AppendVarint(nil, c.SegDue))]
 	hot[0] = 5
-	cold = binary.AppendVarint(cold[:len(cold)-1], c.SegDue)
+	// The cold part ends in SegDue's slot (0), SeqFrom (0) and an empty
+	// Paired: a byte each, the last two added by version 7.
+	cold = binary.AppendVarint(cold[:len(cold)-3], c.SegDue)
 	if err := s.db.Set(key(prefixCustomer, c.ID), hot, nil); err != nil {
 		t.Fatal(err)
 	}

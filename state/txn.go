@@ -290,8 +290,7 @@ func (t *Txn) SetCustomer(c *Customer) {
 	if old, ok := t.cust[c.ID]; !ok || old != c {
 		t.custUncached = append(t.custUncached, c.ID)
 		if old != nil {
-			t.deletePending(old)
-			c.pendingRewrite = true
+			t.deleteLegacyPending(old)
 		}
 	}
 	t.cust[c.ID] = c
@@ -302,7 +301,7 @@ func (t *Txn) SetCustomer(c *Customer) {
 // pending first events. The customer must have been read in this Txn.
 func (t *Txn) DeleteCustomer(id string) {
 	if old := t.cust[id]; old != nil {
-		t.deletePending(old)
+		t.deleteLegacyPending(old)
 	}
 	t.cust[id] = nil
 	t.custDirty[id] = struct{}{}
@@ -479,7 +478,10 @@ func (t *Txn) Commit() error {
 			t.write(append(kb, 0), buf, false)
 			c.coldSum = sum
 		}
-		buf = t.writePending(c, buf)
+		// The list is in the hot part now: what an older layout kept
+		// elsewhere goes.
+		t.deleteLegacyPending(c)
+		c.layout = customerVersion
 	}
 	for k := range t.idsDirty {
 		if r := t.ids[k]; r == nil {
@@ -745,6 +747,87 @@ func (t *Txn) journeyTail(cust string, ts int64, eventID string, length int64, e
 		tail[i] = after[i].en
 	}
 	return prev, tail, nil
+}
+
+// JourneyBack calls fn, through this Txn, for the events of a customer's
+// journey whose time is from from to until, latest first (by time, then
+// event id), until fn returns false: what a rule looking for the latest
+// earlier event of a kind needs, which is mostly a few events back. length
+// is the journey's length when the caller knows it (-1 otherwise): when
+// the events this Txn wrote are all of them, the store is not read.
+func (t *Txn) JourneyBack(cust string, from, until int64, length int64, fn func(*Entry) bool) error {
+	if from > until {
+		return nil
+	}
+	lo := appendJourneyKey(nil, cust, from, "")
+	var hi []byte // past the last key in range: the first key of until+1
+	if until < math.MaxInt64 {
+		hi = appendJourneyKey(nil, cust, until+1, "")
+	} else {
+		hi = prefixEnd(journeyPrefix(cust))
+	}
+	// This Txn's writes of the journey, in range, latest first; a changed
+	// key is read from them only.
+	type kv struct {
+		k  []byte
+		en *Entry
+	}
+	ov := make(map[string]*Entry, len(t.journeys[cust]))
+	for _, i := range t.journeys[cust] {
+		o := &t.ops[i]
+		ov[string(t.opKey(o))] = o.en // the last write counts
+	}
+	var mine []kv
+	live := int64(0)
+	for k, en := range ov {
+		if en == nil {
+			continue
+		}
+		live++
+		if kb := []byte(k); bytes.Compare(kb, lo) >= 0 && bytes.Compare(kb, hi) < 0 {
+			mine = append(mine, kv{kb, en})
+		}
+	}
+	slices.SortFunc(mine, func(a, b kv) int { return bytes.Compare(b.k, a.k) })
+	if live == length {
+		for _, m := range mine {
+			if !fn(m.en) {
+				return nil
+			}
+		}
+		return nil
+	}
+	it, err := t.journeyIter()
+	if err != nil {
+		return err
+	}
+	valid := it.SeekLT(hi)
+	for {
+		for valid {
+			if _, mine := ov[string(it.Key())]; !mine {
+				break
+			}
+			valid = it.Prev()
+		}
+		if valid && bytes.Compare(it.Key(), lo) < 0 {
+			valid = false
+		}
+		var en *Entry
+		switch {
+		case len(mine) > 0 && (!valid || bytes.Compare(mine[0].k, it.Key()) > 0):
+			en, mine = mine[0].en, mine[1:]
+		case valid:
+			if en, err = decodeEntry(it.Key(), it.Value()); err != nil {
+				return err
+			}
+			valid = it.Prev()
+		default:
+			return it.Error()
+		}
+		if !fn(en) {
+			return nil
+		}
+	}
 }
 
 // ChangedCustomers calls fn, in id order, for every customer this Txn wrote

@@ -61,3 +61,74 @@ func TestJourneyWindow(t *testing.T) {
 		}
 	}
 }
+
+// JourneyBack sees the same, latest first, from a time to a time inclusive,
+// and stops when told: from the store merged with the Txn's writes, or from
+// the writes alone when they are the whole journey.
+func TestJourneyBack(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const cust, other = "c_0000000000000001", "c_0000000000000002"
+	put := func(txn *Txn, c, id string, ts int64) {
+		if err := txn.PutEntry(c, &Entry{EventID: id, TS: ts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn := s.Begin()
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
+		put(txn, cust, id, int64(i+1)*100) // 100 … 500
+		put(txn, other, id, int64(i+1)*100)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	txn = s.Begin()
+	defer txn.Discard()
+	put(txn, cust, "b2", 200) // same time as b, later id
+	put(txn, cust, "x", 350)
+	put(txn, cust, "z", 600)
+	if err := txn.DeleteEntry(cust, 400, "d"); err != nil {
+		t.Fatal(err)
+	}
+	back := func(c string, from, until, length int64, stopAt string) []string {
+		t.Helper()
+		var out []string
+		if err := txn.JourneyBack(c, from, until, length, func(en *Entry) bool {
+			out = append(out, en.EventID)
+			return en.EventID != stopAt
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		from, until int64
+		stopAt      string
+		want        []string
+	}{
+		{200, 500, "", []string{"e", "x", "c", "b2", "b"}},
+		{201, 499, "", []string{"x", "c"}},
+		{math.MinInt64, math.MaxInt64, "", []string{"z", "e", "x", "c", "b2", "b", "a"}},
+		{0, 1000, "x", []string{"z", "e", "x"}},
+		{0, 1000, "z", []string{"z"}},
+		{300, 200, "", nil},
+	} {
+		if got := back(cust, tc.from, tc.until, -1, tc.stopAt); !slices.Equal(got, tc.want) {
+			t.Errorf("%d…%d (stop at %q): %v, want %v", tc.from, tc.until, tc.stopAt, got, tc.want)
+		}
+	}
+	// Another customer's journey is its own; the Txn's writes alone, when
+	// the length says they are all of it, are read without the store.
+	if got := back(other, 0, 1000, -1, ""); !slices.Equal(got, []string{"e", "d", "c", "b", "a"}) {
+		t.Errorf("other customer: %v", got)
+	}
+	const fresh = "c_0000000000000003"
+	put(txn, fresh, "n1", 100)
+	put(txn, fresh, "n2", 200)
+	if got := back(fresh, 0, 1000, 2, ""); !slices.Equal(got, []string{"n2", "n1"}) {
+		t.Errorf("journey of this Txn alone: %v", got)
+	}
+}

@@ -524,6 +524,17 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 		s, gone = y, x
 	}
 	t := a.t
+	if a.e.rules != nil && s.SeqFrom != gone.SeqFrom {
+		// The merged journey is read for sequences' first events from
+		// the later SeqFrom on; the other's earlier ones wait in Pending.
+		lo, hi := s, gone
+		if lo.SeqFrom > hi.SeqFrom {
+			lo, hi = hi, lo
+		}
+		if err := a.holdFirsts(lo, hi.SeqFrom); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.moveJourney(gone.ID, s.ID, nil); err != nil {
 		return nil, err
 	}

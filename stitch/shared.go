@@ -217,6 +217,9 @@ func (a *applier) splitRules(c, kept *state.Customer, parts map[int]*state.Custo
 	kept.SegDue = c.SegDue // its timer is set under the kept id
 	for _, p := range parts {
 		p.Fires = slices.Clone(c.Fires)
+		// Pairings of events in another part's journey are never looked
+		// up by this one: each part can keep them all.
+		p.Paired, p.SeqFrom = slices.Clone(c.Paired), c.SeqFrom
 		a.segments(p, nil)
 		a.scheduleSegments(p, a.watermark())
 	}

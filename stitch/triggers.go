@@ -16,10 +16,11 @@ import (
 
 // Trigger rules run on the merged customer right after each event is
 // applied: event rules, stage and segment changes fire at once; the first
-// event of a sequence or absence waits in the customer's Pending list, and
-// an absence also sets a timer that fires when the watermark (the newest
-// event time minus the allowed lateness) passes the end of its window. Time
-// is event time throughout, so a replay fires the same triggers.
+// event of an absence waits in the customer's Pending list (a sequence's in
+// its journey, see sequences.go) with a timer that fires when the
+// watermark (the newest event time minus the allowed lateness) passes the
+// end of its window. Time is event time throughout, so a replay fires the
+// same triggers.
 
 const (
 	day = 24 * 3600 * 1000
@@ -228,12 +229,33 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 			// event: two carts and one purchase within the hour abandon
 			// nothing.
 			a.dropPending(c, r, holds)
-		} else if best := latestPending(c.Pending, holds); best >= 0 {
+		} else {
 			// A sequence pairs ev with one first event: the latest whose
-			// window holds ev.
-			p := c.Pending[best]
-			c.DeletePending(best)
-			fire(r, []string{p.EventID, ev.ID}, ev.TS)
+			// window holds ev, waiting in Pending or in the journey.
+			best := latestPending(c.Pending, holds)
+			var first state.Pending
+			if best >= 0 {
+				first = c.Pending[best]
+			}
+			inJourney := false
+			if fromJourney(r) {
+				p, ok, err := a.journeyFirst(c, r, ev, a.watermark())
+				if err != nil {
+					return err
+				}
+				if ok && (best < 0 || p.TS > first.TS || (p.TS == first.TS && p.EventID > first.EventID)) {
+					first, inJourney = p, true
+				}
+			}
+			switch {
+			case inJourney:
+				a.markPaired(c, first, a.watermark())
+			case best >= 0:
+				c.DeletePending(best)
+			}
+			if inJourney || best >= 0 {
+				fire(r, []string{first.EventID, ev.ID}, ev.TS)
+			}
 		}
 	}
 	if !a.matches(r.When, ev) {
@@ -250,10 +272,16 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		}
 		if second != "" {
 			if r.Kind == rules.KindSequence {
+				if fromJourney(r) {
+					a.markPaired(c, state.Pending{Rule: r.Name, EventID: ev.ID, TS: ev.TS}, a.watermark())
+				}
 				fire(r, []string{ev.ID, second}, ev.TS)
 			}
 			return nil // an absence that did not happen
 		}
+	}
+	if fromJourney(r) && !a.overflow && ev.TS >= c.SeqFrom {
+		return nil // it waits in the journey
 	}
 	if r.Kind == rules.KindAbsence && ev.TS+within <= a.watermark() {
 		// Its window has passed already, with no second event.
@@ -556,6 +584,9 @@ func combineRules(s, gone *state.Customer) {
 	}
 	combineThen(s, gone)
 	s.MergePending(gone.Pending)
+	for _, p := range gone.Paired {
+		s.AddPaired(p)
+	}
 	if gone.HasComplaint && (!s.HasComplaint || gone.LastComplaint > s.LastComplaint) {
 		s.HasComplaint, s.LastComplaint = true, gone.LastComplaint
 	}

@@ -20,6 +20,13 @@ import (
 // the defaults).
 func ruleEngine(t *testing.T, rulesYAML string) *stitch.Engine {
 	t.Helper()
+	eng, _ := ruleEngineStore(t, rulesYAML)
+	return eng
+}
+
+// ruleEngineStore is ruleEngine with its store.
+func ruleEngineStore(t *testing.T, rulesYAML string) (*stitch.Engine, *state.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	segs, err := os.ReadFile("../configs/segments.yaml")
 	if err != nil {
@@ -46,7 +53,7 @@ func ruleEngine(t *testing.T, rulesYAML string) *stitch.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return eng
+	return eng, store
 }
 
 // fired applies lines one batch each and returns "rule:event,event" per
