@@ -48,6 +48,13 @@ type Customer struct {
 	// event, and its earlier first events stay in Pending.
 	Paired  []Pending
 	SeqFrom int64
+	// LatestFirst is, per such rule (in the engine's order, while
+	// FirstFor is the engine's fingerprint of those rules; 0: unknown),
+	// the journey's latest first event from SeqFrom on, EventID "" when
+	// none: the one a second event mostly pairs with, found without
+	// reading the journey.
+	FirstFor    uint64
+	LatestFirst []EventRef
 
 	// For late first events: per sequence and absence rule (in the order
 	// of the rule set), the time of the latest event in the journey that
@@ -87,6 +94,12 @@ type Customer struct {
 
 // JourneyLen is the number of events in the customer's stored journey.
 func (c *Customer) JourneyLen() int64 { return c.Events - c.Overflow }
+
+// EventRef names an event of a journey.
+type EventRef struct {
+	TS      int64
+	EventID string
+}
 
 // Fire counts a rule's triggers for a customer, for cooldowns and max fires.
 type Fire struct {
@@ -324,6 +337,10 @@ func (c *Customer) appendHot(b []byte) []byte {
 		p := &c.Pending[i]
 		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
 	}
+	e = binary.AppendUvarint(e, uint64(len(c.LatestFirst)))
+	for _, f := range c.LatestFirst {
+		e = e.i64(f.TS).str(f.EventID)
+	}
 	return e
 }
 
@@ -344,7 +361,7 @@ func (c *Customer) appendCold(b []byte) []byte {
 		p := &c.Paired[i]
 		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
 	}
-	return e
+	return binary.AppendUvarint(e, c.FirstFor)
 }
 
 // coldSeed keys coldHash; sums are kept in memory only, so a seed of the
@@ -398,6 +415,18 @@ func decodeHot(id string, b []byte, layout byte) (*Customer, error) {
 			c.Pending[i] = Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()}
 		}
 	}
+	if layout >= pendingInHot {
+		n := d.uvarint()
+		if n > uint64(len(d.b))/2 {
+			return nil, ErrCorrupt
+		}
+		if n > 0 {
+			c.LatestFirst = make([]EventRef, n)
+			for i := range c.LatestFirst {
+				c.LatestFirst[i] = EventRef{TS: d.i64(), EventID: d.str()}
+			}
+		}
+	}
 	return c, d.done()
 }
 
@@ -421,7 +450,7 @@ func (c *Customer) decodeCold(b []byte) error {
 	if segDue := d.i64(); c.layout < segDueHot {
 		c.SegDue = segDue
 	}
-	c.SeqFrom, c.Paired = 0, nil
+	c.SeqFrom, c.Paired, c.FirstFor = 0, nil, 0
 	if c.layout < pendingInHot {
 		c.SeqFrom = legacySeqFrom(c)
 	} else {
@@ -436,6 +465,7 @@ func (c *Customer) decodeCold(b []byte) error {
 				c.Paired[i] = Pending{Rule: d.str(), EventID: d.str(), TS: d.i64()}
 			}
 		}
+		c.FirstFor = d.uvarint()
 	}
 	if err := d.done(); err != nil {
 		return err

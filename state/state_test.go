@@ -17,7 +17,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 		Channels: []string{"store", "web"}, IDs: []string{"email:a@b.com", "phone:+49301234567"},
 		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, SegDue: 1 << 41, layout: customerVersion,
 		Pending: []Pending{{Rule: "cart", EventID: "ev-3", TS: -7}, {Rule: "buy", EventID: "ev-4", TS: 8}}, pendingN: 2,
-		Paired: []Pending{{Rule: "seq", EventID: "ev-5", TS: 3}}, SeqFrom: -9}
+		Paired: []Pending{{Rule: "seq", EventID: "ev-5", TS: 3}}, SeqFrom: -9,
+		FirstFor: 1<<63 | 7, LatestFirst: []EventRef{{TS: 4, EventID: "ev-6"}, {}}}
 	cold := c.appendCold(nil)
 	gc, err := decodeCustomer(c.ID, c.appendHot(nil))
 	if err == nil {
@@ -31,7 +32,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	// read from keys of its own (loadPending), and it reads the journey
 	// for sequences' first events after its latest event only.
 	c.layout, c.coldSum = 4, 0
-	c.Paired, c.SeqFrom = nil, c.LastSeen+1
+	c.Paired, c.SeqFrom, c.FirstFor, c.LatestFirst = nil, c.LastSeen+1, 0, nil
 	g4, err := decodeCustomer("ignored", appendCustomerV4(c))
 	if err == nil {
 		g4.Pending = c.Pending
@@ -557,7 +558,7 @@ func putV6(t *testing.T, s *Store, c *Customer) {
 		e = e.i64(ts)
 	}
 	e = e.i64(c.Overflow).i64(c.SegDue)
-	cold = cold[:len(cold)-2] // SeqFrom 0 and an empty Paired: a byte each
+	cold = cold[:len(cold)-3] // SeqFrom 0, an empty Paired, FirstFor 0: a byte each
 	if err := s.db.Set(key(prefixCustomer, c.ID), e, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -676,11 +677,13 @@ func TestCustomerVersion5Record(t *testing.T) {
 	c := &Customer{ID: "c_00000000000000e5", Events: 2, LastSeen: 5, IDs: []string{"cookie:k"}, SegDue: 77}
 	// Version 5: the hot part without SegDue, the cold part with it.
 	hot, cold := c.appendHot(nil), c.appendCold(nil)
-	hot = hot[:len(hot)-len(binary.AppendVarint(nil, c.SegDue))]
+	// Version 7 added the entries (none) and LatestFirst (empty, a byte).
+	hot = hot[:len(hot)-1-len(binary.AppendVarint(nil, c.SegDue))]
 	hot[0] = 5
-	// The cold part ends in SegDue's slot (0), SeqFrom (0) and an empty
-	// Paired: a byte each, the last two added by version 7.
-	cold = binary.AppendVarint(cold[:len(cold)-3], c.SegDue)
+	// The cold part ends in SegDue's slot (0), SeqFrom (0), an empty
+	// Paired and FirstFor 0: a byte each, the last three added by
+	// version 7.
+	cold = binary.AppendVarint(cold[:len(cold)-4], c.SegDue)
 	if err := s.db.Set(key(prefixCustomer, c.ID), hot, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,10 @@ type Engine struct {
 	// segsByName is rules.Segments by name: memberships evaluated in this
 	// order come out sorted, as Customer.Segments keeps them.
 	segsByName []*rules.Segment
+	// firstPos numbers the sequence rules read from the journey for
+	// Customer.LatestFirst; firstFP fingerprints them (0: none).
+	firstPos map[*rules.Rule]int
+	firstFP  uint64
 	// thenPos numbers the sequence and absence rules for Customer.LastThen;
 	// thenFP fingerprints their names and second events (0: none).
 	thenPos map[*rules.Rule]int
@@ -156,6 +160,7 @@ func NewWithRules(cfg *config.Config, store *state.Store, set *rules.Set) (*Engi
 			e.ruleByName[r.Name] = r
 		}
 		e.thenPos, e.thenFP = thenIndex(set)
+		e.firstPos, e.firstFP = firstIndex(set)
 		e.segsByName = slices.Clone(set.Segments)
 		slices.SortFunc(e.segsByName, func(x, y *rules.Segment) int { return strings.Compare(x.Name, y.Name) })
 		for _, sg := range set.Segments {
@@ -382,7 +387,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 		switch {
 		case owner == nil:
 			if target == nil {
-				target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID, ThenFor: a.e.thenFP}
+				target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID, ThenFor: a.e.thenFP, FirstFor: a.e.firstFP}
 				fresh = true
 			}
 			if n := countType(target.IDs, id.typ.name); n >= id.typ.limit {
@@ -420,7 +425,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	}
 	if target == nil {
 		// Every identifier is shared: the event links to nobody.
-		target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID, ThenFor: a.e.thenFP}
+		target = &state.Customer{ID: CustomerID(ev.ID), Origin: ev.ID, ThenFor: a.e.thenFP, FirstFor: a.e.firstFP}
 	}
 	for _, id := range a.pending {
 		rec := id.rec
@@ -461,6 +466,9 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 		// Kept under other rules (or none): an event those did not note
 		// may be in the journey now, so it stays unknown for good.
 		target.ThenFor, target.LastThen = 0, nil
+	}
+	if target.FirstFor != a.e.firstFP {
+		target.FirstFor, target.LatestFirst = 0, nil // likewise
 	}
 	if a.e.rules != nil {
 		// Before addEvent: a first event that arrives after later ones is
@@ -534,6 +542,8 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 		if err := a.holdFirsts(lo, hi.SeqFrom); err != nil {
 			return nil, err
 		}
+		// lo's latest first events may be in Pending now.
+		s.FirstFor, s.LatestFirst = 0, nil
 	}
 	if err := a.moveJourney(gone.ID, s.ID, nil); err != nil {
 		return nil, err
@@ -557,6 +567,10 @@ func (a *applier) merge(x, y *state.Customer, via string, ev *event.Event) (*sta
 	combine(s, gone)
 	s.Overflow += gone.Overflow + dropped
 	combineRules(s, gone)
+	if dropped > 0 {
+		// The latest events went: LatestFirst may name one.
+		s.FirstFor, s.LatestFirst = 0, nil
+	}
 	if a.e.rules != nil {
 		if err := a.answerAbsences(s); err != nil {
 			return nil, err

@@ -1,7 +1,10 @@
 package stitch
 
 import (
+	"fmt"
+	"hash/fnv"
 	"math"
+	"slices"
 
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch/event"
@@ -56,6 +59,17 @@ func (a *applier) journeyFirst(c *state.Customer, r *rules.Rule, ev *event.Event
 	from = max(from, c.SeqFrom)
 	if from > ev.TS || c.JourneyLen() == 0 {
 		return state.Pending{}, false, nil
+	}
+	if hint, known := a.latestFirst(c, r); known {
+		// The journey's latest first event is mostly the answer, and
+		// with none, or none from the window's start on, there is none.
+		if hint.EventID == "" || hint.TS < from {
+			return state.Pending{}, false, nil
+		}
+		p := state.Pending{Rule: r.Name, EventID: hint.EventID, TS: hint.TS}
+		if end := windowEnd(hint.TS, r); hint.TS <= ev.TS && hint.EventID != ev.ID && end >= ev.TS && end >= wm && !c.IsPaired(p) {
+			return p, true, nil
+		}
 	}
 	var best state.Pending
 	found := false
@@ -129,4 +143,77 @@ func (a *applier) holdFirsts(c *state.Customer, upTo int64) error {
 	}
 	c.SeqFrom = upTo
 	return nil
+}
+
+// firstIndex numbers the rules read from the journey and fingerprints them
+// (name and first event), so that a customer's LatestFirst is read only
+// under the rules it was kept for.
+func firstIndex(set *rules.Set) (map[*rules.Rule]int, uint64) {
+	pos := make(map[*rules.Rule]int)
+	h := fnv.New64a()
+	for _, r := range set.Rules {
+		if !fromJourney(r) {
+			continue
+		}
+		pos[r] = len(pos)
+		fmt.Fprintf(h, "%q %q %q", r.Name, r.When.Channels, r.When.Types)
+		if r.When.Props != nil {
+			fmt.Fprintf(h, " %q", r.When.Props.Source)
+		}
+		h.Write([]byte{0})
+	}
+	if len(pos) == 0 {
+		return pos, 0
+	}
+	return pos, h.Sum64() | 1 // never 0, which stands for unknown
+}
+
+// latestFirst is c's latest first event of r in the journey, if known.
+func (a *applier) latestFirst(c *state.Customer, r *rules.Rule) (state.EventRef, bool) {
+	if a.e.firstFP == 0 || c.FirstFor != a.e.firstFP || len(c.LatestFirst) != len(a.e.firstPos) {
+		return state.EventRef{}, false
+	}
+	return c.LatestFirst[a.e.firstPos[r]], true
+}
+
+// noteFirst records that ev, a first event of r, is in c's journey.
+func (a *applier) noteFirst(c *state.Customer, r *rules.Rule, ev *event.Event) {
+	if a.e.firstFP == 0 || c.FirstFor != a.e.firstFP {
+		return
+	}
+	n := len(a.e.firstPos)
+	switch len(c.LatestFirst) {
+	case n:
+	case 0:
+		c.LatestFirst = make([]state.EventRef, n)
+	default:
+		c.FirstFor, c.LatestFirst = 0, nil // not what this engine wrote: unknown
+		return
+	}
+	f := &c.LatestFirst[a.e.firstPos[r]]
+	if f.EventID == "" || laterThan(ev.TS, ev.ID, f.TS, f.EventID) {
+		*f = state.EventRef{TS: ev.TS, EventID: ev.ID}
+	}
+}
+
+// combineFirst folds gone's LatestFirst into s on a merge: known only when
+// both were.
+func combineFirst(s, gone *state.Customer) {
+	if s.FirstFor == 0 || s.FirstFor != gone.FirstFor {
+		s.FirstFor, s.LatestFirst = 0, nil
+		return
+	}
+	switch {
+	case len(gone.LatestFirst) == 0:
+	case len(s.LatestFirst) == 0:
+		s.LatestFirst = slices.Clone(gone.LatestFirst)
+	case len(s.LatestFirst) != len(gone.LatestFirst):
+		s.FirstFor, s.LatestFirst = 0, nil
+	default:
+		for i, g := range gone.LatestFirst {
+			if f := &s.LatestFirst[i]; g.EventID != "" && (f.EventID == "" || laterThan(g.TS, g.EventID, f.TS, f.EventID)) {
+				*f = g
+			}
+		}
+	}
 }

@@ -83,3 +83,22 @@ func TestSequenceFromRecordOfBefore(t *testing.T) {
 		t.Fatalf("fired %v, want %v", got, want)
 	}
 }
+
+// A merge brings the other customer's first events: a complaint after it
+// pairs with the latest purchase of either (here the absorbed customer's),
+// the next with the other.
+func TestSequenceAfterMergePairsLatest(t *testing.T) {
+	eng := ruleEngine(t, sequenceRule)
+	got := fired(t, eng,
+		ev("p1", "store", "purchase", "09:00:00", `"loyalty":"L1"`), // the survivor-to-be
+		ev("p2", "web", "purchase", "10:00:00", `"cookie":"k2"`),
+		ev("m1", "web", "login", "11:00:00", `"cookie":"k2","loyalty":"L1"`),
+		ev("c1", "callcentre", "complaint", "12:00:00", `"loyalty":"L1"`),
+		ev("c2", "callcentre", "complaint", "13:00:00", `"cookie":"k2"`),
+		ev("c3", "callcentre", "complaint", "14:00:00", `"cookie":"k2"`),
+	)
+	want := []string{"complaint_after_purchase:p2,c1", "complaint_after_purchase:p1,c2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+}

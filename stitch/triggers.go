@@ -261,6 +261,9 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 	if !a.matches(r.When, ev) {
 		return nil
 	}
+	if fromJourney(r) && !a.overflow && ev.TS >= c.SeqFrom {
+		a.noteFirst(c, r, ev)
+	}
 	if late && !a.overflow && a.mayFollow(c, r, ev.TS) {
 		// Events after this one are already in the journey: one of them
 		// may be the second event. (Not for an event over the journey's
@@ -587,6 +590,7 @@ func combineRules(s, gone *state.Customer) {
 	for _, p := range gone.Paired {
 		s.AddPaired(p)
 	}
+	combineFirst(s, gone)
 	if gone.HasComplaint && (!s.HasComplaint || gone.LastComplaint > s.LastComplaint) {
 		s.HasComplaint, s.LastComplaint = true, gone.LastComplaint
 	}
