@@ -356,8 +356,9 @@ func scan(r pebble.Reader, lo, hi []byte, fn func(k, v []byte) error) error {
 	return it.Close()
 }
 
-// Customers calls fn for every customer in id order, without their Pending
-// lists (the profile, not the rule state).
+// Customers calls fn for every customer in id order: the profile, and the
+// Pending list only of records of version 7 and later (older ones keep it
+// under keys of their own, not read here).
 func (s *Store) Customers(fn func(*Customer) error) error {
 	// A hot part is followed by its cold part (version 5) or stands alone
 	// (older versions).
