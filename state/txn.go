@@ -670,11 +670,7 @@ func (t *Txn) JourneyWindow(cust string, ts int64, eventID string, until int64, 
 // (nil: none). With end set, prev is not looked for.
 func (t *Txn) journeyTail(cust string, ts int64, eventID string, length int64, end []byte) (prev *Entry, tail []*Entry, err error) {
 	from := appendJourneyKey(nil, cust, ts, eventID)
-	ov := make(map[string]*Entry, len(t.journeys[cust]))
-	for _, i := range t.journeys[cust] {
-		o := &t.ops[i]
-		ov[string(t.opKey(o))] = o.en
-	}
+	ov := t.journeyWrites(cust)
 	type kv struct {
 		k  []byte
 		en *Entry
@@ -749,6 +745,17 @@ func (t *Txn) journeyTail(cust string, ts int64, eventID string, length int64, e
 	return prev, tail, nil
 }
 
+// journeyWrites maps the keys of cust's journey this Txn wrote to their
+// entries as last written (nil: deleted).
+func (t *Txn) journeyWrites(cust string) map[string]*Entry {
+	ov := make(map[string]*Entry, len(t.journeys[cust]))
+	for _, i := range t.journeys[cust] {
+		o := &t.ops[i]
+		ov[string(t.opKey(o))] = o.en // the last write counts
+	}
+	return ov
+}
+
 // JourneyBack calls fn, through this Txn, for the events of a customer's
 // journey whose time is from from to until, latest first (by time, then
 // event id), until fn returns false: what a rule looking for the latest
@@ -772,11 +779,7 @@ func (t *Txn) JourneyBack(cust string, from, until int64, length int64, fn func(
 		k  []byte
 		en *Entry
 	}
-	ov := make(map[string]*Entry, len(t.journeys[cust]))
-	for _, i := range t.journeys[cust] {
-		o := &t.ops[i]
-		ov[string(t.opKey(o))] = o.en // the last write counts
-	}
+	ov := t.journeyWrites(cust)
 	var mine []kv
 	live := int64(0)
 	for k, en := range ov {

@@ -219,17 +219,7 @@ rules:
 // A sequence's second event pairs with the latest waiting first event, and
 // each first event pairs once (as configs/rules.yaml documents).
 func TestSequencePairsEachFirstEventOnce(t *testing.T) {
-	eng := ruleEngine(t, `
-topic: omni.triggers
-allowed_lateness: 1m
-idle_after: 30s
-rules:
-  - name: complaint_after_purchase
-    kind: sequence
-    when: {types: [purchase]}
-    then: {types: [complaint]}
-    within: 7d
-`)
+	eng := ruleEngine(t, sequenceRule)
 	got := fired(t, eng,
 		ev("p1", "store", "purchase", "10:00:00", `"loyalty":"L1"`),
 		ev("c1", "callcentre", "complaint", "11:00:00", `"loyalty":"L1"`),
