@@ -81,7 +81,10 @@ type timerChange struct {
 }
 
 // noteTimer records a timer change of this Txn in the map (current value)
-// and, for a new key, in the sorted key list that range lookups search.
+// and, for a new key, in the key list that range lookups search, sorted
+// when one does: a batch sets hundreds of timers and looks them up rarely
+// (DueTimers, at its start and when the watermark passes its horizon), so
+// keeping the list sorted as it grows cost more than the lookups.
 // Commit writes the timers from the map.
 func (t *Txn) noteTimer(k, cust string) {
 	if t.timers == nil {
@@ -89,8 +92,8 @@ func (t *Txn) noteTimer(k, cust string) {
 	}
 	ch, seen := t.timers[k]
 	if !seen {
-		i, _ := slices.BinarySearch(t.timerKeys, k)
-		t.timerKeys = slices.Insert(t.timerKeys, i, k)
+		t.timerKeys = append(t.timerKeys, k)
+		t.timerKeysSorted = len(t.timerKeys) == 1 || (t.timerKeysSorted && t.timerKeys[len(t.timerKeys)-2] < k)
 		ch.fresh = cust != ""
 	}
 	ch.cust = cust
@@ -118,6 +121,10 @@ func (t *Txn) writeTimers() {
 
 // txnTimers calls fn for this Txn's live timers with keys in [lo, hi).
 func (t *Txn) txnTimers(lo, hi []byte, fn func(k, cust string) bool) {
+	if !t.timerKeysSorted {
+		slices.Sort(t.timerKeys)
+		t.timerKeysSorted = true
+	}
 	i, _ := slices.BinarySearch(t.timerKeys, string(lo))
 	for ; i < len(t.timerKeys) && t.timerKeys[i] < string(hi); i++ {
 		k := t.timerKeys[i]

@@ -96,3 +96,47 @@ func TestTimerWrites(t *testing.T) {
 		t.Fatalf("due %s after the erasure", got)
 	}
 }
+
+// A Txn's own timers, set in any order, are found by DueTimers in due
+// order with the stored ones, also when more are set after a lookup.
+func TestDueTimersInTxnOrder(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const owner = "c_0000000000000001"
+	tx := s.Begin()
+	tx.SetTimer(150, "cart", "s1", owner)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	tx = s.Begin()
+	defer tx.Discard()
+	due := func(from, to int64) string {
+		t.Helper()
+		tms, err := tx.DueTimers(from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		for _, tm := range tms {
+			out += fmt.Sprintf("%d:%s ", tm.Due, tm.EventID)
+		}
+		return out
+	}
+	tx.SetTimer(300, "cart", "e3", owner)
+	tx.SetTimer(100, "cart", "e1", owner)
+	tx.SetTimer(200, "cart", "e2", owner)
+	if got, want := due(0, 1000), "100:e1 150:s1 200:e2 300:e3 "; got != want {
+		t.Fatalf("due %q, want %q", got, want)
+	}
+	if got, want := due(120, 250), "150:s1 200:e2 "; got != want {
+		t.Fatalf("due in 120…250 %q, want %q", got, want)
+	}
+	tx.SetTimer(250, "cart", "e4", owner)
+	tx.SetTimer(50, "cart", "e0", owner)
+	if got, want := due(0, 260), "50:e0 100:e1 150:s1 200:e2 250:e4 "; got != want {
+		t.Fatalf("due after more were set %q, want %q", got, want)
+	}
+}

@@ -34,11 +34,12 @@ type Txn struct {
 
 	jit *pebble.Iterator // see journeyIter
 
-	timers       map[string]timerChange // timer key → its change in this Txn
-	timerKeys    []string               // the keys of timers, sorted
-	absorbed     map[string]string      // absorbed → survivor recorded in this Txn
-	eventTime    int64                  // newest event time noted in this Txn, when eventTimeSet
-	eventTimeSet bool
+	timers          map[string]timerChange // timer key → its change in this Txn
+	timerKeys       []string               // the keys of timers, sorted when timerKeysSorted (see noteTimer)
+	timerKeysSorted bool
+	absorbed        map[string]string // absorbed → survivor recorded in this Txn
+	eventTime       int64             // newest event time noted in this Txn, when eventTimeSet
+	eventTimeSet    bool
 
 	tombs map[tombHash]int64 // tombstones set in this Txn
 
