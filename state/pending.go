@@ -58,6 +58,12 @@ func (c *Customer) AddPending(p Pending) {
 	}
 }
 
+// HasPending reports whether p is in the pending list.
+func (c *Customer) HasPending(p Pending) bool {
+	_, found := slices.BinarySearchFunc(c.Pending, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	return found
+}
+
 // MergePending adds ps to the list (a merge brings the absorbed
 // customer's).
 func (c *Customer) MergePending(ps []Pending) {

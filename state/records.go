@@ -54,7 +54,7 @@ type Customer struct {
 	// none: the one a second event mostly pairs with, found without
 	// reading the journey.
 	FirstFor    uint64
-	LatestFirst []EventRef
+	LatestFirst []FirstRef
 
 	// For late first events: per sequence and absence rule (in the order
 	// of the rule set), the time of the latest event in the journey that
@@ -95,10 +95,16 @@ type Customer struct {
 // JourneyLen is the number of events in the customer's stored journey.
 func (c *Customer) JourneyLen() int64 { return c.Events - c.Overflow }
 
-// EventRef names an event of a journey.
-type EventRef struct {
+// FirstRef names a sequence rule's latest first event in a customer's
+// journey, and tells whether the others can still pair.
+type FirstRef struct {
 	TS      int64
 	EventID string
+	// RestPaired, when not 0, is the rule's window (ms) under which every
+	// other first event of the rule in the journey from SeqFrom on was
+	// paired already or is past the watermark's reach: a second event
+	// this one does not pair with pairs with none in the journey.
+	RestPaired int64
 }
 
 // Fire counts a rule's triggers for a customer, for cooldowns and max fires.
@@ -165,8 +171,9 @@ const recordVersion = 1
 // field's slot, written as 0. Version 7 keeps the Pending list in the hot
 // part again (see pending.go), and adds SeqFrom and Paired to the cold
 // part; a record of before reads with a SeqFrom past its latest event
-// (legacySeqFrom).
-const customerVersion = 7
+// (legacySeqFrom). Version 8 adds RestPaired to each LatestFirst entry; a
+// record of before reads with it 0 (not known).
+const customerVersion = 8
 
 // splitRecord reports whether a record of this layout is a hot and a cold
 // part.
@@ -177,6 +184,9 @@ const segDueHot = 6
 
 // pendingInHot is the first layout with the Pending list in the hot part.
 const pendingInHot = 7
+
+// restPaired is the first layout with FirstRef.RestPaired.
+const restPaired = 8
 
 // pendingKeys reports whether a record of this layout keeps its Pending
 // entries under keys of their own.
@@ -339,7 +349,7 @@ func (c *Customer) appendHot(b []byte) []byte {
 	}
 	e = binary.AppendUvarint(e, uint64(len(c.LatestFirst)))
 	for _, f := range c.LatestFirst {
-		e = e.i64(f.TS).str(f.EventID)
+		e = e.i64(f.TS).str(f.EventID).i64(f.RestPaired)
 	}
 	return e
 }
@@ -421,9 +431,13 @@ func decodeHot(id string, b []byte, layout byte) (*Customer, error) {
 			return nil, ErrCorrupt
 		}
 		if n > 0 {
-			c.LatestFirst = make([]EventRef, n)
+			c.LatestFirst = make([]FirstRef, n)
 			for i := range c.LatestFirst {
-				c.LatestFirst[i] = EventRef{TS: d.i64(), EventID: d.str()}
+				f := &c.LatestFirst[i]
+				f.TS, f.EventID = d.i64(), d.str()
+				if layout >= restPaired {
+					f.RestPaired = d.i64()
+				}
 			}
 		}
 	}

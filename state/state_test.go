@@ -18,7 +18,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 		ThenFor: 1<<63 | 5, LastThen: []int64{math.MinInt64, -3, 1 << 40}, SegDue: 1 << 41, layout: customerVersion,
 		Pending: []Pending{{Rule: "cart", EventID: "ev-3", TS: -7}, {Rule: "buy", EventID: "ev-4", TS: 8}}, pendingN: 2,
 		Paired: []Pending{{Rule: "seq", EventID: "ev-5", TS: 3}}, SeqFrom: -9,
-		FirstFor: 1<<63 | 7, LatestFirst: []EventRef{{TS: 4, EventID: "ev-6"}, {}}}
+		FirstFor: 1<<63 | 7, LatestFirst: []FirstRef{{TS: 4, EventID: "ev-6", RestPaired: 3_600_000}, {}}}
 	cold := c.appendCold(nil)
 	gc, err := decodeCustomer(c.ID, c.appendHot(nil))
 	if err == nil {
@@ -28,6 +28,18 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(c, gc) {
 		t.Fatalf("customer round trip: %+v, %v", gc, err)
 	}
+	// A version 7 record's LatestFirst entries end at their event id:
+	// whether the rest paired is not known.
+	latest := c.LatestFirst
+	c.LatestFirst = nil
+	h := c.appendHot(nil)
+	h = enc(binary.AppendUvarint(h[:len(h)-1], 2)).i64(4).str("ev-6").i64(0).str("")
+	h[0] = 7
+	c.LatestFirst = []FirstRef{{TS: 4, EventID: "ev-6"}, {}}
+	if g7, err := decodeCustomer(c.ID, h); err != nil || !reflect.DeepEqual(g7.LatestFirst, c.LatestFirst) || g7.layout != 7 {
+		t.Fatalf("version 7 record: %+v, %v", g7, err)
+	}
+	c.LatestFirst = latest
 	// A version 4 record, one value, reads the same; its Pending list is
 	// read from keys of its own (loadPending), and it reads the journey
 	// for sequences' first events after its latest event only.

@@ -323,8 +323,9 @@ type applier struct {
 	cur int      // the index in the batch of the event being applied
 
 	segScratch []string
-	envBuf     rules.Env     // see env
-	queue      []state.Timer // timers due by horizon, in due order; see prepare
+	held       []state.Pending // see journeyFirst
+	envBuf     rules.Env       // see env
+	queue      []state.Timer   // timers due by horizon, in due order; see prepare
 	horizon    int64
 	floor      int64 // see Engine.timerFloor; this batch's, kept at Commit
 

@@ -21,6 +21,18 @@ import (
 // brings the other journey's first events with it; an unmerge leaves each
 // part the first events of its own journey.
 //
+// The journey is read only when the customer's latest first event
+// (LatestFirst) has paired already and the others may not have. Such a
+// read lists the others unpaired in Pending (a complainer's few purchases
+// that week), and LatestFirst's RestPaired then says that the journey holds
+// no other to pair with: while it holds, a first event replaced as the
+// latest waits in Pending too. So a customer who complains again and again
+// reads the journey about once, and one who never complains never does.
+// A merge with first events on both sides, or a first event arriving
+// after a later one, makes the next second event read the journey again;
+// the read skips what waits in Pending, and a first event paired from
+// Pending is in the Paired list as well, so that nothing pairs twice.
+//
 // What the journey does not hold stays in Pending, as for absences: an event
 // over journey.max_events, and the first events of a record written before
 // version 7, which kept them there (they come before its SeqFrom). A rule
@@ -43,58 +55,119 @@ func windowEnd(ts int64, r *rules.Rule) int64 {
 	return end
 }
 
+// journeyPick is what journeyFirst found in a journey.
+type journeyPick struct {
+	first state.Pending // the first event to pair with, if found
+	found bool
+	// full: the read went from the journey's latest first event back to
+	// where windows have not passed, and held lists the other unpaired
+	// first events it met. Put in Pending, they make LatestFirst's
+	// RestPaired hold (see settle).
+	full bool
+	held []state.Pending
+}
+
 // journeyFirst finds the first event of r in c's journey that ev completes:
 // the latest (by time, then event id) that matches r's `when`, whose window
-// holds ev and has not passed watermark wm, that is not ev and was not
-// paired before.
-func (a *applier) journeyFirst(c *state.Customer, r *rules.Rule, ev *event.Event, wm int64) (state.Pending, bool, error) {
+// holds ev and has not passed watermark wm, that is not ev and was neither
+// paired before nor waits in Pending (which pairing looks at too).
+//
+// The journey is read only when LatestFirst (the latest first event) is
+// not the answer and RestPaired does not say there is none; a read from
+// LatestFirst back lists the unpaired first events it passes, so that once
+// they wait in Pending the next second events need no read.
+func (a *applier) journeyFirst(c *state.Customer, r *rules.Rule, ev *event.Event, wm int64) (journeyPick, error) {
 	within := r.Within.Milliseconds()
+	// First events from reach on have windows the watermark has not
+	// passed; of those, the ones from `from` on hold ev.
+	reach := c.SeqFrom
+	if lo := wm - within; lo <= wm {
+		reach = max(reach, lo)
+	}
 	from := ev.TS - within
 	if from > ev.TS {
 		from = math.MinInt64
 	}
-	if lo := wm - within; lo <= wm {
-		from = max(from, lo)
-	}
-	from = max(from, c.SeqFrom)
+	from = max(from, reach)
 	if from > ev.TS || c.JourneyLen() == 0 {
-		return state.Pending{}, false, nil
+		return journeyPick{}, nil
 	}
-	if hint, known := a.latestFirst(c, r); known {
+	hint, known := a.latestFirst(c, r)
+	if known {
 		// The journey's latest first event is mostly the answer, and
 		// with none, or none from the window's start on, there is none.
 		if hint.EventID == "" || hint.TS < from {
-			return state.Pending{}, false, nil
+			return journeyPick{}, nil
 		}
 		p := state.Pending{Rule: r.Name, EventID: hint.EventID, TS: hint.TS}
-		if end := windowEnd(hint.TS, r); hint.TS <= ev.TS && hint.EventID != ev.ID && end >= ev.TS && end >= wm && !c.IsPaired(p) {
-			return p, true, nil
+		if end := windowEnd(hint.TS, r); hint.TS <= ev.TS && hint.EventID != ev.ID && end >= ev.TS && end >= wm && !c.IsPaired(p) && !c.HasPending(p) {
+			return journeyPick{first: p, found: true}, nil
 		}
+		if hint.RestPaired == within {
+			return journeyPick{}, nil
+		}
+		from = reach
 	}
-	var best state.Pending
-	found := false
-	// Latest first: the first event sought is mostly a few events back.
+	// A read that passes the latest first event lists the rest, as many
+	// as Pending may take.
+	pick := journeyPick{full: known && hint.TS <= ev.TS, held: a.held[:0]}
+	room := maxPendingPerRule - pendingOf(c, r)
 	err := a.t.JourneyBack(c.ID, from, ev.TS, c.JourneyLen(), func(en *state.Entry) bool {
 		if en.EventID == ev.ID {
 			return true
 		}
-		if end := windowEnd(en.TS, r); end < ev.TS || end < wm {
+		end := windowEnd(en.TS, r)
+		if end < wm {
 			return true
 		}
 		if ok, err := r.When.Matches(en.Channel, en.Type, en.Props); !ok || err != nil {
 			return true
 		}
 		p := state.Pending{Rule: r.Name, EventID: en.EventID, TS: en.TS}
-		if c.IsPaired(p) {
-			return true
+		switch {
+		case c.IsPaired(p), c.HasPending(p):
+		case !pick.found && end >= ev.TS:
+			pick.first, pick.found = p, true
+			room--
+		case pick.full && room > 0:
+			pick.held = append(pick.held, p)
+			room--
+		default:
+			pick.full = false
 		}
-		best, found = p, true
-		return false
+		return !pick.found || pick.full
 	})
-	if err != nil {
-		return state.Pending{}, false, err
+	a.held = pick.held[:0]
+	if err != nil || room < 0 {
+		pick.full = false
 	}
-	return best, found, nil
+	return pick, err
+}
+
+// settle puts the unpaired first events of r a full read of c's journey
+// met (pick) in Pending, the one found too unless it paired (paired), and
+// notes that while the latest stays the latest, second events need not
+// read the journey (RestPaired).
+func (a *applier) settle(c *state.Customer, r *rules.Rule, pick journeyPick, paired bool) {
+	if !pick.full {
+		return
+	}
+	if pick.found && !paired {
+		c.AddPending(pick.first)
+	}
+	for _, p := range pick.held {
+		c.AddPending(p)
+	}
+	a.setRestPaired(c, r)
+}
+
+// setRestPaired notes that every first event of r in c's journey but the
+// latest was paired, waits in Pending or is out of reach, so that second
+// events read the journey no more while it holds (noteFirst, combineFirst).
+func (a *applier) setRestPaired(c *state.Customer, r *rules.Rule) {
+	if _, known := a.latestFirst(c, r); known && len(c.LatestFirst) > 0 {
+		c.LatestFirst[a.e.firstPos[r]].RestPaired = r.Within.Milliseconds()
+	}
 }
 
 // markPaired records that first event p of r paired, and forgets the
@@ -169,11 +242,18 @@ func firstIndex(set *rules.Set) (map[*rules.Rule]int, uint64) {
 }
 
 // latestFirst is c's latest first event of r in the journey, if known.
-func (a *applier) latestFirst(c *state.Customer, r *rules.Rule) (state.EventRef, bool) {
-	if a.e.firstFP == 0 || c.FirstFor != a.e.firstFP || len(c.LatestFirst) != len(a.e.firstPos) {
-		return state.EventRef{}, false
+func (a *applier) latestFirst(c *state.Customer, r *rules.Rule) (state.FirstRef, bool) {
+	if a.e.firstFP == 0 || c.FirstFor != a.e.firstFP {
+		return state.FirstRef{}, false
 	}
-	return c.LatestFirst[a.e.firstPos[r]], true
+	switch len(c.LatestFirst) {
+	case 0:
+		// Kept from the customer's start, and no first event noted.
+		return state.FirstRef{}, true
+	case len(a.e.firstPos):
+		return c.LatestFirst[a.e.firstPos[r]], true
+	}
+	return state.FirstRef{}, false
 }
 
 // noteFirst records that ev, a first event of r, is in c's journey.
@@ -185,19 +265,50 @@ func (a *applier) noteFirst(c *state.Customer, r *rules.Rule, ev *event.Event) {
 	switch len(c.LatestFirst) {
 	case n:
 	case 0:
-		c.LatestFirst = make([]state.EventRef, n)
+		c.LatestFirst = make([]state.FirstRef, n)
 	default:
 		c.FirstFor, c.LatestFirst = 0, nil // not what this engine wrote: unknown
 		return
 	}
 	f := &c.LatestFirst[a.e.firstPos[r]]
-	if f.EventID == "" || laterThan(ev.TS, ev.ID, f.TS, f.EventID) {
-		*f = state.EventRef{TS: ev.TS, EventID: ev.ID}
+	if f.EventID != "" && !laterThan(ev.TS, ev.ID, f.TS, f.EventID) {
+		// An earlier first event than the latest: it may not pair yet.
+		f.RestPaired = 0
+		return
 	}
+	// While RestPaired holds, the first event ev follows waits in Pending
+	// unless it paired or is out of reach: it stays the only one second
+	// events find in the journey. (Not for a customer whose journey was
+	// never read so: most never have a second event, and their first
+	// events are better left in the journey.)
+	within := r.Within.Milliseconds()
+	rest := int64(0)
+	if p := (state.Pending{Rule: r.Name, EventID: f.EventID, TS: f.TS}); f.EventID != "" && f.RestPaired == within {
+		switch {
+		case c.IsPaired(p) || c.HasPending(p) || windowEnd(f.TS, r) < a.watermark():
+			rest = within
+		case pendingOf(c, r) < maxPendingPerRule:
+			c.AddPending(p)
+			rest = within
+		}
+	}
+	*f = state.FirstRef{TS: ev.TS, EventID: ev.ID, RestPaired: rest}
+}
+
+// pendingOf counts r's entries in c's Pending list.
+func pendingOf(c *state.Customer, r *rules.Rule) int {
+	n := 0
+	for i := range c.Pending {
+		if c.Pending[i].Rule == r.Name {
+			n++
+		}
+	}
+	return n
 }
 
 // combineFirst folds gone's LatestFirst into s on a merge: known only when
-// both were.
+// both were. Of two first events, the earlier may be unpaired: the merged
+// customer's rest is not known to be paired.
 func combineFirst(s, gone *state.Customer) {
 	if s.FirstFor == 0 || s.FirstFor != gone.FirstFor {
 		s.FirstFor, s.LatestFirst = 0, nil
@@ -211,8 +322,15 @@ func combineFirst(s, gone *state.Customer) {
 		s.FirstFor, s.LatestFirst = 0, nil
 	default:
 		for i, g := range gone.LatestFirst {
-			if f := &s.LatestFirst[i]; g.EventID != "" && (f.EventID == "" || laterThan(g.TS, g.EventID, f.TS, f.EventID)) {
+			switch f := &s.LatestFirst[i]; {
+			case g.EventID == "":
+			case f.EventID == "":
 				*f = g
+			default:
+				if laterThan(g.TS, g.EventID, f.TS, f.EventID) {
+					*f = g
+				}
+				f.RestPaired = 0
 			}
 		}
 	}

@@ -238,12 +238,14 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 				first = c.Pending[best]
 			}
 			inJourney := false
+			var pick journeyPick
 			if fromJourney(r) {
-				p, ok, err := a.journeyFirst(c, r, ev, a.watermark())
-				if err != nil {
+				var err error
+				if pick, err = a.journeyFirst(c, r, ev, a.watermark()); err != nil {
 					return err
 				}
-				if ok && (best < 0 || p.TS > first.TS || (p.TS == first.TS && p.EventID > first.EventID)) {
+				p := pick.first
+				if pick.found && (best < 0 || p.TS > first.TS || (p.TS == first.TS && p.EventID > first.EventID)) {
 					first, inJourney = p, true
 				}
 			}
@@ -252,7 +254,12 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 				a.markPaired(c, first, a.watermark())
 			case best >= 0:
 				c.DeletePending(best)
+				if fromJourney(r) && first.TS >= c.SeqFrom {
+					// In the journey too: a read must not offer it again.
+					a.markPaired(c, first, a.watermark())
+				}
 			}
+			a.settle(c, r, pick, inJourney)
 			if inJourney || best >= 0 {
 				fire(r, []string{first.EventID, ev.ID}, ev.TS)
 			}
@@ -291,13 +298,7 @@ func (a *applier) pairing(c *state.Customer, r *rules.Rule, ev *event.Event, lat
 		fire(r, []string{ev.ID}, ev.TS+within)
 		return nil
 	}
-	n := 0
-	for _, p := range c.Pending {
-		if p.Rule == r.Name {
-			n++
-		}
-	}
-	if n >= maxPendingPerRule {
+	if pendingOf(c, r) >= maxPendingPerRule {
 		oldest := -1
 		for i, p := range c.Pending {
 			if p.Rule == r.Name && (oldest < 0 || p.TS < c.Pending[oldest].TS) {
