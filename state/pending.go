@@ -79,7 +79,22 @@ func (c *Customer) DeletePending(i int) {
 
 // KeepPending keeps the entries keep reports true for.
 func (c *Customer) KeepPending(keep func(*Pending) bool) {
-	c.Pending = slices.DeleteFunc(c.Pending, func(p Pending) bool { return !keep(&p) })
+	c.Pending = keepEntries(c.Pending, keep)
+}
+
+// keepEntries keeps the entries of ps keep reports true for, in place.
+// (slices.DeleteFunc with keep(&copy) would move each copy to the heap:
+// keep is not known to the compiler.)
+func keepEntries(ps []Pending, keep func(*Pending) bool) []Pending {
+	n := 0
+	for i := range ps {
+		if keep(&ps[i]) {
+			ps[n] = ps[i]
+			n++
+		}
+	}
+	clear(ps[n:])
+	return ps[:n]
 }
 
 func appendPendingKey(b []byte, cust string, p *Pending) []byte {
@@ -191,7 +206,7 @@ func (c *Customer) AddPaired(p Pending) {
 
 // KeepPaired keeps the Paired entries keep reports true for.
 func (c *Customer) KeepPaired(keep func(*Pending) bool) {
-	c.Paired = slices.DeleteFunc(c.Paired, func(p Pending) bool { return !keep(&p) })
+	c.Paired = keepEntries(c.Paired, keep)
 	if len(c.Paired) == 0 {
 		c.Paired = nil // one encoding, one cold-part sum
 	}

@@ -502,7 +502,7 @@ func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventID
 	}
 	g := state.Trigger{
 		ID: TriggerID(r.Name, c.ID, eventIDs), Rule: r.Name, Customer: c.ID, FiredAt: at,
-		EventIDs: eventIDs, Stage: c.Stage, IDs: slices.Clone(c.IDs),
+		EventIDs: slices.Clone(eventIDs), Stage: c.Stage, IDs: slices.Clone(c.IDs),
 	}
 	if a.e.triggerLog {
 		a.t.AddTrigger(&g)
