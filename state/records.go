@@ -102,8 +102,9 @@ type FirstRef struct {
 	EventID string
 	// RestPaired, when not 0, is the rule's window (ms) under which every
 	// other first event of the rule in the journey from SeqFrom on was
-	// paired already or is past the watermark's reach: a second event
-	// this one does not pair with pairs with none in the journey.
+	// paired already, waits in Pending or is past the watermark's reach:
+	// a second event this one does not pair with pairs with none read
+	// from the journey (see stitch's sequences.go).
 	RestPaired int64
 }
 
