@@ -49,10 +49,16 @@ func comparePending(x, y *Pending) int {
 	return strings.Compare(x.EventID, y.EventID)
 }
 
+// searchPending finds p's place in ps, a list in comparePending's order
+// (Pending or Paired), and whether it is there.
+func searchPending(ps []Pending, p *Pending) (int, bool) {
+	return slices.BinarySearchFunc(ps, p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+}
+
 // AddPending adds p to the pending list, in its place; an entry already
 // there is not added twice.
 func (c *Customer) AddPending(p Pending) {
-	i, found := slices.BinarySearchFunc(c.Pending, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	i, found := searchPending(c.Pending, &p)
 	if !found {
 		c.Pending = slices.Insert(c.Pending, i, p)
 	}
@@ -60,7 +66,7 @@ func (c *Customer) AddPending(p Pending) {
 
 // HasPending reports whether p is in the pending list.
 func (c *Customer) HasPending(p Pending) bool {
-	_, found := slices.BinarySearchFunc(c.Pending, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	_, found := searchPending(c.Pending, &p)
 	return found
 }
 
@@ -192,13 +198,13 @@ func parsePendingKey(k []byte) (Pending, bool) {
 
 // IsPaired reports whether p is in the Paired list.
 func (c *Customer) IsPaired(p Pending) bool {
-	_, found := slices.BinarySearchFunc(c.Paired, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	_, found := searchPending(c.Paired, &p)
 	return found
 }
 
 // AddPaired adds p to the Paired list, in its place.
 func (c *Customer) AddPaired(p Pending) {
-	i, found := slices.BinarySearchFunc(c.Paired, &p, func(x Pending, y *Pending) int { return comparePending(&x, y) })
+	i, found := searchPending(c.Paired, &p)
 	if !found {
 		c.Paired = slices.Insert(c.Paired, i, p)
 	}
