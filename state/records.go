@@ -628,18 +628,68 @@ func LinkSum(k string) uint64 {
 	return h
 }
 
-// entryVersion 2 stores links as sums (LinkSum, 8 bytes each); version 1
-// (recordVersion) entries hold the "type:value" strings and still decode.
-const entryVersion = 2
+// entryVersion 3 writes the usual channel and event type names as one
+// byte each (entryNames) and a zero revenue as one byte: a journey entry
+// is written once per event and then moved down Pebble's levels by every
+// compaction that meets it, so its bytes are paid several times (version 2
+// entries were ~137 bytes with the key; these ~20 fewer). Version 2 stores
+// links as sums (LinkSum, 8 bytes each) and names and revenue whole;
+// version 1 (recordVersion) entries hold the "type:value" strings. Both
+// still decode.
+const (
+	entryVersion   = 3
+	entryVersionV2 = 2
+)
+
+// entryNames are the channel and event type names of SPEC "Canonical
+// event" that a version 3 entry writes as their index plus one; 0 means
+// the name follows as a string (any other configured channel or type).
+// Stored codes: append only, never reorder.
+var entryNames = [...]string{
+	"web", "store", "callcentre", "email",
+	"page_view", "product_view", "add_to_cart", "checkout", "purchase", "call", "complaint",
+	"email_sent", "email_open", "email_click", "login", "signup", "survey_response",
+}
+
+func appendName(b []byte, name string) []byte {
+	for i, n := range entryNames {
+		if n == name {
+			return append(b, byte(i+1))
+		}
+	}
+	return enc(append(b, 0)).str(name)
+}
+
+func (d *dec) name() string {
+	if len(d.b) < 1 {
+		d.err = true
+		return ""
+	}
+	c := int(d.b[0])
+	d.b = d.b[1:]
+	switch {
+	case c == 0:
+		return d.str()
+	case c <= len(entryNames):
+		return entryNames[c-1]
+	}
+	d.err, d.b = true, nil
+	return ""
+}
 
 // The event id and time live in the journey key; the value holds the rest.
 func (en *Entry) appendValue(b []byte) []byte {
-	e := enc(append(b, entryVersion)).str(en.Channel).str(en.Type)
+	e := enc(appendName(appendName(append(b, entryVersion), en.Channel), en.Type))
 	e = binary.AppendUvarint(e, uint64(len(en.Links)))
 	for _, l := range en.Links {
 		e = binary.LittleEndian.AppendUint64(e, l)
 	}
-	return e.f64(en.Revenue).bytes(en.Props)
+	if en.Revenue == 0 {
+		e = append(e, 0)
+	} else {
+		e = append(e, 1).f64(en.Revenue)
+	}
+	return e.bytes(en.Props)
 }
 
 func decodeEntry(key, val []byte) (*Entry, error) {
@@ -647,12 +697,21 @@ func decodeEntry(key, val []byte) (*Entry, error) {
 	if !ok {
 		return nil, ErrCorrupt
 	}
-	if len(val) == 0 || (val[0] != recordVersion && val[0] != entryVersion) {
+	if len(val) == 0 {
 		return nil, ErrCorrupt
 	}
+	v := val[0]
 	d := dec{b: val[1:]}
-	en := &Entry{EventID: eid, TS: ts, Channel: d.str(), Type: d.str()}
-	if val[0] == recordVersion {
+	en := &Entry{EventID: eid, TS: ts}
+	switch v {
+	case entryVersion:
+		en.Channel, en.Type = d.name(), d.name()
+	case entryVersionV2, recordVersion:
+		en.Channel, en.Type = d.str(), d.str()
+	default:
+		return nil, ErrCorrupt
+	}
+	if v == recordVersion {
 		for _, k := range d.strs() {
 			en.Links = append(en.Links, LinkSum(k))
 		}
@@ -669,7 +728,9 @@ func decodeEntry(key, val []byte) (*Entry, error) {
 			d.b = d.b[8*n:]
 		}
 	}
-	en.Revenue = d.f64()
+	if v != entryVersion || d.flag() {
+		en.Revenue = d.f64()
+	}
 	en.Props = d.bytes()
 	return en, d.done()
 }

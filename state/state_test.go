@@ -64,9 +64,28 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(en, ge) {
 		t.Fatalf("entry round trip: %+v, %v", ge, err)
 	}
-	// An entry of version 1, links as "type:value", reads as their sums.
+	// An entry of version 1, links as "type:value", reads as their sums;
+	// one of version 2 (names and revenue whole) as it was written.
 	if g1, err := decodeEntry(k, appendEntryV1(en, links)); err != nil || !reflect.DeepEqual(en, g1) {
 		t.Fatalf("version 1 entry: %+v, %v", g1, err)
+	}
+	if g2, err := decodeEntry(k, appendEntryV2(en)); err != nil || !reflect.DeepEqual(en, g2) {
+		t.Fatalf("version 2 entry: %+v, %v", g2, err)
+	}
+	// Names of SPEC's list take a byte each, others are written whole; a
+	// zero revenue takes a byte.
+	for _, e := range []*Entry{
+		{EventID: "ev-2", TS: 7, Channel: "kiosk", Type: "page_view"},
+		{EventID: "ev-3", TS: 8, Channel: "store", Type: "return", Revenue: -3.25},
+		{EventID: "ev-4", TS: 9, Channel: "", Type: "survey_response", Props: []byte(`{"score":3}`)},
+	} {
+		v := e.appendValue(nil)
+		if ge, err := decodeEntry(appendJourneyKey(nil, c.ID, e.TS, e.EventID), v); err != nil || !reflect.DeepEqual(e, ge) {
+			t.Fatalf("entry round trip: %+v, %v", ge, err)
+		}
+		if v2 := appendEntryV2(e); len(v) >= len(v2) && e.Channel != "kiosk" {
+			t.Errorf("entry %s: %d bytes, version 2 took %d", e.EventID, len(v), len(v2))
+		}
 	}
 	// The sum is stored: it must stay FNV-1a, 64 bits.
 	for _, k := range links {
@@ -624,6 +643,15 @@ func appendCustomerV4(c *Customer) []byte {
 }
 
 // appendEntryV1 is en's value in layout 1, links as their "type:value".
+func appendEntryV2(en *Entry) []byte {
+	e := enc([]byte{entryVersionV2}).str(en.Channel).str(en.Type)
+	e = binary.AppendUvarint(e, uint64(len(en.Links)))
+	for _, l := range en.Links {
+		e = binary.LittleEndian.AppendUint64(e, l)
+	}
+	return e.f64(en.Revenue).bytes(en.Props)
+}
+
 func appendEntryV1(en *Entry, links []string) []byte {
 	return enc([]byte{recordVersion}).str(en.Channel).str(en.Type).strs(links).f64(en.Revenue).bytes(en.Props)
 }
