@@ -173,8 +173,9 @@ const recordVersion = 1
 // part again (see pending.go), and adds SeqFrom and Paired to the cold
 // part; a record of before reads with a SeqFrom past its latest event
 // (legacySeqFrom). Version 8 adds RestPaired to each LatestFirst entry; a
-// record of before reads with it 0 (not known).
-const customerVersion = 8
+// record of before reads with it 0 (not known). Version 9 shortens the hot
+// part, which is rewritten with nearly every event (see compactHot).
+const customerVersion = 9
 
 // splitRecord reports whether a record of this layout is a hot and a cold
 // part.
@@ -188,6 +189,13 @@ const pendingInHot = 7
 
 // restPaired is the first layout with FirstRef.RestPaired.
 const restPaired = 8
+
+// compactHot is the first layout whose hot part writes the stage and the
+// last channel as codes of knownNames, the stage's event id as one byte
+// when it is the last event's (an event with a stage, most of them), and
+// a zero revenue (anonymous browsers) as one byte: ~30 of a version 8 hot
+// part's ~90 bytes.
+const compactHot = 9
 
 // pendingKeys reports whether a record of this layout keeps its Pending
 // entries under keys of their own.
@@ -336,8 +344,15 @@ func (d *dec) done() error {
 // appendHot appends the hot part of c's record.
 func (c *Customer) appendHot(b []byte) []byte {
 	e := enc(append(b, customerVersion))
-	e = e.i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
-	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).str(c.LastEID).str(c.LastChannel)
+	e = e.i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).revenue(c.Revenue)
+	e = enc(appendName(e, c.Stage)).i64(c.StageTS)
+	if c.StageEID == c.LastEID {
+		e = append(e, 0)
+	} else {
+		e = binary.AppendUvarint(e, uint64(len(c.StageEID))+1)
+		e = append(e, c.StageEID...)
+	}
+	e = enc(appendName(e.str(c.LastEID), c.LastChannel))
 	e = binary.AppendUvarint(e, uint64(len(c.Pending))) // the entries follow SegDue
 	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
 	for _, ts := range c.LastThen {
@@ -397,8 +412,24 @@ func decodeCustomer(id string, b []byte) (*Customer, error) {
 
 func decodeHot(id string, b []byte, layout byte) (*Customer, error) {
 	d := dec{b: b}
-	c := &Customer{ID: id, FirstSeen: d.i64(), LastSeen: d.i64(), Events: d.i64(), Purchases: d.i64(), Revenue: d.f64(),
-		Stage: d.str(), StageTS: d.i64(), StageEID: d.str(), LastEID: d.str(), LastChannel: d.str(), layout: layout}
+	c := &Customer{ID: id, FirstSeen: d.i64(), LastSeen: d.i64(), Events: d.i64(), Purchases: d.i64(), layout: layout}
+	if layout >= compactHot {
+		c.Revenue, c.Stage, c.StageTS = d.revenue(), d.name(), d.i64()
+		sameEID := len(d.b) > 0 && d.b[0] == 0
+		if sameEID {
+			d.b = d.b[1:]
+		} else if n := d.uvarint(); n > 0 && n-1 <= uint64(len(d.b)) {
+			c.StageEID, d.b = string(d.b[:n-1]), d.b[n-1:]
+		} else {
+			return nil, ErrCorrupt
+		}
+		c.LastEID, c.LastChannel = d.str(), d.name()
+		if sameEID {
+			c.StageEID = c.LastEID
+		}
+	} else {
+		c.Revenue, c.Stage, c.StageTS, c.StageEID, c.LastEID, c.LastChannel = d.f64(), d.str(), d.i64(), d.str(), d.str(), d.str()
+	}
 	if c.pendingN = d.uvarint(); c.pendingN > maxPendingLen {
 		return nil, ErrCorrupt
 	}
@@ -629,7 +660,7 @@ func LinkSum(k string) uint64 {
 }
 
 // entryVersion 3 writes the usual channel and event type names as one
-// byte each (entryNames) and a zero revenue as one byte: a journey entry
+// byte each (knownNames) and a zero revenue as one byte: a journey entry
 // is written once per event and then moved down Pebble's levels by every
 // compaction that meets it, so its bytes are paid several times (version 2
 // entries were ~137 bytes with the key; these ~20 fewer). Version 2 stores
@@ -641,21 +672,46 @@ const (
 	entryVersionV2 = 2
 )
 
-// entryNames are the channel and event type names of SPEC "Canonical
-// event" that a version 3 entry writes as their index plus one; 0 means
-// the name follows as a string (any other configured channel or type).
-// Stored codes: append only, never reorder.
-var entryNames = [...]string{
+// knownNames are the channel, event type and stage names of SPEC
+// ("Canonical event", and the default stages) that version 3 journey
+// entries and version 9 customer records write as their index plus one; 0
+// means the name follows as a string (any other configured name). Stored
+// codes: append only, never reorder.
+var knownNames = [...]string{
 	"web", "store", "callcentre", "email",
 	"page_view", "product_view", "add_to_cart", "checkout", "purchase", "call", "complaint",
 	"email_sent", "email_open", "email_click", "login", "signup", "survey_response",
+	"awareness", "consideration", "service", "loyalty",
 }
 
+// revenue writes an amount as one byte when it is zero, else a byte and
+// the float.
+func (e enc) revenue(v float64) enc {
+	if v == 0 {
+		return append(e, 0)
+	}
+	return append(e, 1).f64(v)
+}
+
+func (d *dec) revenue() float64 {
+	if d.flag() {
+		return d.f64()
+	}
+	return 0
+}
+
+// nameCodes maps each of knownNames to its code.
+var nameCodes = func() map[string]byte {
+	m := make(map[string]byte, len(knownNames))
+	for i, n := range knownNames {
+		m[n] = byte(i + 1)
+	}
+	return m
+}()
+
 func appendName(b []byte, name string) []byte {
-	for i, n := range entryNames {
-		if n == name {
-			return append(b, byte(i+1))
-		}
+	if c, ok := nameCodes[name]; ok {
+		return append(b, c)
 	}
 	return enc(append(b, 0)).str(name)
 }
@@ -670,8 +726,8 @@ func (d *dec) name() string {
 	switch {
 	case c == 0:
 		return d.str()
-	case c <= len(entryNames):
-		return entryNames[c-1]
+	case c <= len(knownNames):
+		return knownNames[c-1]
 	}
 	d.err, d.b = true, nil
 	return ""
@@ -684,12 +740,7 @@ func (en *Entry) appendValue(b []byte) []byte {
 	for _, l := range en.Links {
 		e = binary.LittleEndian.AppendUint64(e, l)
 	}
-	if en.Revenue == 0 {
-		e = append(e, 0)
-	} else {
-		e = append(e, 1).f64(en.Revenue)
-	}
-	return e.bytes(en.Props)
+	return e.revenue(en.Revenue).bytes(en.Props)
 }
 
 func decodeEntry(key, val []byte) (*Entry, error) {
@@ -728,7 +779,9 @@ func decodeEntry(key, val []byte) (*Entry, error) {
 			d.b = d.b[8*n:]
 		}
 	}
-	if v != entryVersion || d.flag() {
+	if v == entryVersion {
+		en.Revenue = d.revenue()
+	} else {
 		en.Revenue = d.f64()
 	}
 	en.Props = d.bytes()
