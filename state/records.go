@@ -352,7 +352,12 @@ func (c *Customer) appendHot(b []byte) []byte {
 		e = binary.AppendUvarint(e, uint64(len(c.StageEID))+1)
 		e = append(e, c.StageEID...)
 	}
-	e = enc(appendName(e.str(c.LastEID), c.LastChannel))
+	return c.appendHotRest(enc(appendName(e.str(c.LastEID), c.LastChannel)))
+}
+
+// appendHotRest appends the fields that follow the latest event's in the
+// hot part: rule state, the same in every layout since 8.
+func (c *Customer) appendHotRest(e enc) enc {
 	e = binary.AppendUvarint(e, uint64(len(c.Pending))) // the entries follow SegDue
 	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
 	for _, ts := range c.LastThen {

@@ -674,21 +674,7 @@ func appendHotV8(c *Customer) []byte {
 	e := enc([]byte{8})
 	e = e.i64(c.FirstSeen).i64(c.LastSeen).i64(c.Events).i64(c.Purchases).f64(c.Revenue)
 	e = e.str(c.Stage).i64(c.StageTS).str(c.StageEID).str(c.LastEID).str(c.LastChannel)
-	e = binary.AppendUvarint(e, uint64(len(c.Pending)))
-	e = binary.AppendUvarint(e, uint64(len(c.LastThen)))
-	for _, ts := range c.LastThen {
-		e = e.i64(ts)
-	}
-	e = e.i64(c.Overflow).i64(c.SegDue)
-	for i := range c.Pending {
-		p := &c.Pending[i]
-		e = e.str(p.Rule).str(p.EventID).i64(p.TS)
-	}
-	e = binary.AppendUvarint(e, uint64(len(c.LatestFirst)))
-	for _, f := range c.LatestFirst {
-		e = e.i64(f.TS).str(f.EventID).i64(f.RestPaired)
-	}
-	return e
+	return c.appendHotRest(e)
 }
 
 func appendEntryV2(en *Entry) []byte {
