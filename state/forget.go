@@ -236,8 +236,11 @@ func (t *Txn) EraseCustomer(id string) (*Erased, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// The customers' triggers in the index, in customer order (ids have a
-	// fixed length: a customer's keys are the ones with its prefix).
+	// The customers' triggers in the index that state written before
+	// 2026-12-06 may hold, in customer order (ids have a fixed length: a
+	// customer's keys are the ones with its prefix). Nothing writes it
+	// now: the ClickHouse writer finds a forgotten customer's trigger rows
+	// in ClickHouse.
 	for _, c := range slices.Sorted(maps.Keys(ids)) {
 		lo := key(prefixFired, c)
 		if err := scan(t.s.db, lo, prefixEnd(lo), func(k, _ []byte) error {

@@ -23,7 +23,7 @@ import "encoding/binary"
 //	t <due:8> <rule> 0x00 <event id>    → customer id: an absence rule's timer (see timers.go)
 //	a <absorbed id>                     → survivor id, for timers set on a customer later merged away
 //	g <seq:8>                           → Trigger, in the order fired (an engine keeping the log)
-//	h <customer id> <trigger id>        → (empty) a trigger fired, for erasure (an engine keeping none)
+//	h <customer id> <trigger id>        → (empty) a trigger fired, for erasure; no longer written (see forget.go)
 //
 // Customer ids have a fixed length (CustomerIDLen), so journey keys need no
 // separator and sort by customer, then time, then event id.

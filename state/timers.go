@@ -12,7 +12,7 @@ import (
 //	t <due:8> <rule> 0x00 <event id>  → customer id: a timer (an absence rule's window ends at due)
 //	a <absorbed customer id>          → survivor id: where a merged-away customer went
 //	g <seq:8>                         → Trigger, in the order fired (an engine keeping the log)
-//	h <customer id> <trigger id>      → (empty) a trigger fired for the customer (an engine keeping no log)
+//	h <customer id> <trigger id>      → (empty) a trigger fired for the customer: written by an engine keeping no log until 2026-12-06, now only read and deleted by a forget
 //	v 'w'                             → the newest event time applied (int64), the watermark's base
 //
 // Timers are keyed by due time, so that the ones the watermark has passed are
@@ -266,17 +266,6 @@ func (t *Txn) AddTrigger(g *Trigger) {
 	k[0] = prefixTrigger
 	binary.BigEndian.PutUint64(k[1:], t.s.nextTrigger-1)
 	t.writeWith(k[:], g.appendTo)
-}
-
-// IndexTrigger records that the trigger with id fired for cust, and
-// nothing else of it: what an erasure needs to delete the trigger's row
-// downstream (see EraseCustomer). It is the service's record of a trigger,
-// which leaves the state through the outbox; the full log (AddTrigger),
-// ~190 bytes a trigger and never read by the service, is for the offline
-// command's output.
-func (t *Txn) IndexTrigger(cust, id string) {
-	var buf [1 + CustomerIDLen + 32]byte
-	t.write(append(append(append(buf[:0], prefixFired), cust...), id...), nil, false)
 }
 
 // Triggers calls fn for every fired trigger in the order fired.

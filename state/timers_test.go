@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -138,5 +139,49 @@ func TestDueTimersInTxnOrder(t *testing.T) {
 	tx.SetTimer(50, "cart", "e0", owner)
 	if got, want := due(0, 260), "50:e0 100:e1 150:s1 200:e2 250:e4 "; got != want {
 		t.Fatalf("due after more were set %q, want %q", got, want)
+	}
+}
+
+// State written before 2026-12-06 holds an index of the triggers fired per
+// customer ('h' keys): an erasure still lists the customer's and deletes
+// them, and leaves other customers' alone.
+func TestEraseLegacyTriggerIndex(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const ann, bob = "c_00000000000000a1", "c_00000000000000b2"
+	for _, k := range []string{"h" + ann + "t_1", "h" + ann + "t_2", "h" + bob + "t_3"} {
+		if err := s.db.Set([]byte(k), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx := s.Begin()
+	er, err := tx.EraseCustomer(ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, g := range er.Triggers {
+		if g.Customer != ann {
+			t.Errorf("erased %s of %s", g.ID, g.Customer)
+		}
+		ids = append(ids, g.ID)
+	}
+	if !slices.Equal(ids, []string{"t_1", "t_2"}) {
+		t.Errorf("erased triggers %v, want [t_1 t_2]", ids)
+	}
+	for k, want := range map[string]bool{"h" + ann + "t_1": false, "h" + ann + "t_2": false, "h" + bob + "t_3": true} {
+		_, closer, err := s.db.Get([]byte(k))
+		if found := err == nil; found != want {
+			t.Errorf("%s stored: %v, want %v", k, found, want)
+		}
+		if closer != nil {
+			closer.Close()
+		}
 	}
 }

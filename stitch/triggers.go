@@ -504,10 +504,11 @@ func (a *applier) fire(c *state.Customer, r *rules.Rule, env *rules.Env, eventID
 		ID: TriggerID(r.Name, c.ID, eventIDs), Rule: r.Name, Customer: c.ID, FiredAt: at,
 		EventIDs: slices.Clone(eventIDs), Stage: c.Stage, IDs: slices.Clone(c.IDs),
 	}
+	// The service keeps no record of a trigger beyond the outbox: a forget
+	// finds the customer's trigger rows in ClickHouse (sinks/clickhouse,
+	// Writer.hideTriggers). The offline command lists them at the end.
 	if a.e.triggerLog {
 		a.t.AddTrigger(&g)
-	} else {
-		a.t.IndexTrigger(g.Customer, g.ID)
 	}
 	a.r.Triggers = append(a.r.Triggers, g)
 }

@@ -1,11 +1,14 @@
 package clickhouse_test
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/omnistitch/omnistitch/bench/gen"
+	"github.com/omnistitch/omnistitch/sinks/clickhouse"
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
 )
@@ -51,6 +54,22 @@ func TestForgetAndUnmergeInViews(t *testing.T) {
 	for _, k := range c.IDs {
 		_, v, _ := strings.Cut(k, ":")
 		values = append(values, v)
+	}
+
+	// The state keeps no list of a customer's triggers: the writer reads
+	// their ids from ClickHouse, to hide them with the forget's INSERT.
+	var shown []string
+	rows = r.query(`SELECT trigger_id FROM {db}.triggers WHERE customer_id = ? ORDER BY trigger_id`, victim)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		shown = append(shown, id)
+	}
+	rows.Close()
+	if hidden, err := clickhouse.HiddenTriggers(context.Background(), r.w, []string{victim}); err != nil || len(shown) == 0 || !slices.Equal(hidden, shown) {
+		t.Fatalf("a forget would hide triggers %v (%v), the view shows %v", hidden, err, shown)
 	}
 
 	au, res, err := r.eng.Forget(stitch.Request{CustomerID: victim, Actor: "test", At: time.Now()}, r.stage)

@@ -225,6 +225,7 @@ type triggerCols struct {
 type purge struct {
 	customers   []string
 	identifiers []string // "type:value"
+	version     uint64   // of the batch that asked: its tombstones' version
 }
 
 type auditCols struct {
@@ -379,7 +380,10 @@ func (c *columns) decode(b []byte) error {
 			g.eventIDs = append(g.eventIDs, []string{})
 			g.version, g.deleted = append(g.version, v), append(g.deleted, 1)
 		}
-		c.purge.customers = append(c.purge.customers, d.strs()...)
+		if forgotten := d.strs(); len(forgotten) > 0 {
+			c.purge.customers = append(c.purge.customers, forgotten...)
+			c.purge.version = v
+		}
 		c.purge.identifiers = append(c.purge.identifiers, d.strs()...)
 		a := &c.audits
 		for n := d.count(); n > 0 && !d.err; n-- {

@@ -225,6 +225,12 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 			return 0, false, err
 		}
 	}
+	if err := w.hideTriggers(ctx, cols); err != nil {
+		w.conn.Close()
+		w.conn = nil
+		w.fail()
+		return 0, false, err
+	}
 	began := time.Now()
 	if err := w.insert(ctx, cols); err != nil {
 		// A fresh connection for the retry: the old one may be broken in
@@ -250,6 +256,56 @@ func (w *Writer) WriteOnce(ctx context.Context) (rows int, full bool, err error)
 	w.mu.stats.Inserts++
 	w.mu.Unlock()
 	return rows, full, nil
+}
+
+// hideTriggers adds tombstones for the trigger rows of the customers a
+// forget in this round erases, so that the triggers view stops showing
+// them with this INSERT, as the other views do (the purge after it then
+// deletes them from the base table). The state keeps no list of a
+// customer's triggers (it would cost a key per trigger on the hot path):
+// those written before are read from ClickHouse, and this round's own are
+// turned into tombstones in place.
+func (w *Writer) hideTriggers(ctx context.Context, c *columns) error {
+	p := &c.purge
+	if len(p.customers) == 0 {
+		return nil
+	}
+	forgotten := make(map[string]bool, len(p.customers))
+	for _, id := range p.customers {
+		forgotten[id] = true
+	}
+	g := &c.triggers
+	held := make(map[string]bool)
+	for i, id := range g.customerID {
+		if forgotten[id] {
+			g.version[i], g.deleted[i] = max(g.version[i], p.version), 1
+			held[g.triggerID[i]] = true
+		}
+	}
+	rows, err := w.conn.Query(ctx, "SELECT trigger_id, customer_id FROM "+w.o.Database+"."+TriggerTable+
+		" WHERE has(?, customer_id) AND deleted = 0 GROUP BY trigger_id, customer_id", p.customers)
+	if err != nil {
+		return fmt.Errorf("clickhouse: reading the triggers of forgotten customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, cust string
+		if err := rows.Scan(&id, &cust); err != nil {
+			return fmt.Errorf("clickhouse: reading the triggers of forgotten customers: %w", err)
+		}
+		if held[id] {
+			continue
+		}
+		held[id] = true
+		g.triggerID, g.customerID = append(g.triggerID, id), append(g.customerID, cust)
+		g.rule, g.firedAt = append(g.rule, ""), append(g.firedAt, dateTime(0))
+		g.eventIDs = append(g.eventIDs, []string{})
+		g.version, g.deleted = append(g.version, p.version), append(g.deleted, 1)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("clickhouse: reading the triggers of forgotten customers: %w", err)
+	}
+	return nil
 }
 
 func (w *Writer) fail() {
