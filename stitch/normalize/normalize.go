@@ -104,7 +104,8 @@ type Options struct {
 	// Types is keyed by identifier type name ("email", "cookie", …). Normalize reports
 	// UnknownType for any other name.
 	Types map[string]TypeOptions
-	// PhoneCacheSize is the number of entries in the LRU of trimmed raw phone value → result.
+	// PhoneCacheSize is the number of entries in the LRU of folded phone spelling → result
+	// (a number takes one per folding it was seen in, and one for its E.164 form).
 	// 0 means 65536 (about 10 MB at typical value sizes).
 	PhoneCacheSize int
 }
@@ -124,9 +125,9 @@ type Normalizer struct {
 	extraFirst    [256]bool
 	extraMaxRunes int
 
-	// phones caches parsePhone by trimmed value; nil when no type has Kind Phone. The cache
-	// locks internally. Keys are cloned on insert so a cached key never pins the (possibly
-	// large) buffer the raw value was sliced from.
+	// phones caches parsePhone by folded spelling (appendPhoneKey); nil when no type has Kind
+	// Phone. The cache locks internally. Keys are fresh strings, so a cached key never pins
+	// the (possibly large) buffer the raw value was sliced from.
 	phones *lru.Cache[string, phoneResult]
 }
 

@@ -347,12 +347,12 @@ func TestPhoneCacheKeyIsCopied(t *testing.T) {
 	}
 	var key string
 	for _, k := range n.phones.Keys() {
-		if k == raw {
+		if k == "0307654321" {
 			key = k
 		}
 	}
 	if key == "" {
-		t.Fatalf("cache keys = %q, want one equal to %q", n.phones.Keys(), raw)
+		t.Fatalf("cache keys = %q, want one equal to the fold of %q", n.phones.Keys(), raw)
 	}
 	start := uintptr(unsafe.Pointer(unsafe.StringData(buf)))
 	p := uintptr(unsafe.Pointer(unsafe.StringData(key)))
@@ -488,14 +488,41 @@ func TestPhoneKeyParsesAlike(t *testing.T) {
 	for _, v := range []string{"+49 30 1234567", "0049 30 1234567", "030 1234567", "(030) 1234567", "+49-30-1234567",
 		"+49 (0)30 1234567", "+49.30.1234567", "030/1234567", "0030 21 0123 4567", "00 44 20 7946 0958", "0151 2345 6789",
 		"12345", "00002700000", "0001 202 555 0143", "+1 (202) 555-0143", "49 30 1234567", "0 30 1234567", "+", "00", "0049", "(0)", "+49+30", "1-2-3"} {
-		k := n.phoneKey(v)
+		k := string(n.appendPhoneKey([]byte("x"), v)[1:])
 		wv, wr := parsePhone(v, "DE")
 		gv, gr := parsePhone(k, "DE")
 		if wv != gv || wr != gr {
 			t.Errorf("%q folds to %q: parse gives %q %v, fold gives %q %v", v, k, wv, wr, gv, gr)
 		}
 	}
-	if a, b := n.phoneKey("+49 30 1234567"), n.phoneKey("0049-30-1234567"); a != b || a != "+49301234567" {
+	if a, b := string(n.appendPhoneKey(nil, "+49 30 1234567")), string(n.appendPhoneKey(nil, "0049-30-1234567")); a != b || a != "+49301234567" {
 		t.Errorf("keys %q and %q, want both +49301234567", a, b)
+	}
+}
+
+// A number parsed from a national spelling is cached under its E.164 form
+// too; every cached answer, seeded or parsed, must be what a normaliser
+// that never saw the other spellings gives for the key.
+func TestPhoneCacheSeedsE164(t *testing.T) {
+	n := newTestNormalizer(t, testOptions())
+	for _, raw := range []string{"030 1234567", "(030) 9999999", "+49 (0)30 7654321", "0049 30 1111111", "tel:+49-30-2222222", "0151 2345 6789", "030 0000000", "12345"} {
+		n.Normalize("phone", raw)
+	}
+	for _, want := range []string{"+49301234567", "+49307654321", "+4915123456789"} {
+		if _, ok := n.phones.Peek(want); !ok {
+			t.Errorf("E.164 form %q not cached", want)
+		}
+	}
+	// "+49309999999" is junk by configuration: its seeded answer must say so.
+	if r, ok := n.phones.Peek("+49309999999"); !ok || r.res != Junk {
+		t.Errorf("seeded junk number: %+v, %v; want Junk", r, ok)
+	}
+	for _, k := range n.phones.Keys() {
+		r, _ := n.phones.Peek(k)
+		// normalizePhone: the blocklist applies after the cache.
+		v, res := newTestNormalizer(t, testOptions()).normalizePhone(k)
+		if v != r.value || res != r.res {
+			t.Errorf("cached %q → %q, %s; a fresh normaliser gives %q, %s", k, r.value, r.res, v, res)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -40,58 +41,63 @@ func (n *Normalizer) normalizePhone(v string) (string, Result) {
 	if !nonZero {
 		return "", Junk
 	}
-	// The spelling as written is looked up first (no allocation); only a
-	// spelling not seen before is folded, and then cached under both.
-	if r, ok := n.phones.Get(v); ok {
+	// Cached by the folded spelling (appendPhoneKey), folded on the stack:
+	// a hit costs the fold and one lookup and allocates nothing. The
+	// unsafe string only lives for the lookup, which keeps no key.
+	var buf [maxPhoneLen]byte
+	k := n.appendPhoneKey(buf[:0], v)
+	if r, ok := n.phones.Get(unsafe.String(unsafe.SliceData(k), len(k))); ok {
 		return r.value, r.res
 	}
-	k := n.phoneKey(v)
-	r, ok := n.phones.Get(k)
-	if !ok {
-		r.value, r.res = parsePhone(k, n.region)
-		if r.res == OK && n.isJunk(r.value) {
-			// Decided once here rather than on every hit; Options cannot change after New.
-			r.value, r.res = "", Junk
-		}
-		if k != v {
-			n.phones.Add(strings.Clone(k), r)
-		}
+	key := string(k)
+	var r phoneResult
+	out, res := parsePhone(key, n.region)
+	r.value, r.res = out, res
+	if res == OK && n.isJunk(out) {
+		// Decided once here rather than on every hit; Options cannot change after New.
+		r.value, r.res = "", Junk
 	}
-	n.phones.Add(strings.Clone(v), r)
+	n.phones.Add(key, r)
+	if res == OK && out != key {
+		// The E.164 form is a spelling of its own (its fold is itself) and
+		// parses to itself with the same verdict (parsePhone checked that
+		// it is a fixed point), so a number seen nationally first costs no
+		// second parse when it comes written in E.164.
+		n.phones.Add(out, r)
+	}
 	return r.value, r.res
 }
 
-// phoneKey folds the ways of writing one number that the parser reads alike
-// into one cache key, so that "+49 30 1234567", "+49-30-1234567",
-// "0049 30 1234567" and "(030) 1234567" vs "030 1234567" cost one parse each
-// pair instead of one per spelling: phonenumbers ignores the punctuation
-// " -().,/" and treats the region's international prefix like "+". The key
-// is itself what gets parsed, so a cached result is exactly the parse of its
-// key. A '+' anywhere but first keeps the value as it is.
-func (n *Normalizer) phoneKey(v string) string {
-	var buf [maxPhoneLen]byte
-	k := buf[:0]
+// appendPhoneKey appends to dst the fold of v that the phone cache is keyed
+// by: the ways of writing one number that the parser reads alike give one
+// key, so "+49 30 1234567", "+49-30-1234567" and "0049 30 1234567", or
+// "(030) 1234567" and "030 1234567", cost one parse: phonenumbers ignores
+// the punctuation " -().,/" and treats the region's international prefix
+// like "+". The key is itself what gets parsed, so a cached result is
+// exactly the parse of its key. A '+' anywhere but first keeps the value as
+// it is. The key is never longer than v.
+func (n *Normalizer) appendPhoneKey(dst []byte, v string) []byte {
+	start := len(dst)
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; c {
 		case ' ', '-', '(', ')', '.', '/':
 		case '+':
-			if len(k) > 0 {
-				return v
+			if len(dst) > start {
+				return append(dst[:start], v...)
 			}
-			k = append(k, c)
+			dst = append(dst, c)
 		default:
-			k = append(k, c)
+			dst = append(dst, c)
 		}
 	}
 	// Like the parser, only an international prefix followed by a country
 	// code (never starting with 0) counts as one.
+	k := dst[start:]
 	if n.idd != "" && len(k) > len(n.idd) && string(k[:len(n.idd)]) == n.idd && k[len(n.idd)] != '0' {
-		k = append(append(buf[:0:0], '+'), k[len(n.idd):]...)
+		k[0] = '+'
+		dst = append(dst[:start+1], k[len(n.idd):]...)
 	}
-	if string(k) == v {
-		return v
-	}
-	return string(k)
+	return dst
 }
 
 // parsePhone asks phonenumbers. v has passed the shape checks of normalizePhone.
@@ -115,9 +121,12 @@ func parsePhone(v, region string) (string, Result) {
 	// whose normal form would itself normalise differently cannot be matched reliably (the
 	// same number stored by another system in E.164 would not link), so it is refused. This
 	// costs a second parse on cache misses only.
-	again, err := phonenumbers.Parse(out, region)
-	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
-		return "", Invalid
+	// (A value written as its own E.164 form is a fixed point already.)
+	if out != v {
+		again, err := phonenumbers.Parse(out, region)
+		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
+			return "", Invalid
+		}
 	}
 	if placeholderDigits(phonenumbers.GetNationalSignificantNumber(num)) {
 		return "", Junk
