@@ -337,6 +337,38 @@ type applier struct {
 	ids       []ident
 	pending   []ident
 	conflicts []state.Conflict
+	links     []uint64
+
+	// Journey entries and their link lists are handed out from chunks,
+	// one allocation per many events instead of two per event (see
+	// newEntry). Nothing keeps an entry past its batch's Result.
+	entrySlab []state.Entry
+	linkSlab  []uint64
+}
+
+const slabLen = 512
+
+// newEntry returns a zeroed Entry from the applier's current chunk.
+func (a *applier) newEntry() *state.Entry {
+	if len(a.entrySlab) == cap(a.entrySlab) {
+		a.entrySlab = make([]state.Entry, 0, slabLen)
+	}
+	a.entrySlab = a.entrySlab[:len(a.entrySlab)+1]
+	return &a.entrySlab[len(a.entrySlab)-1]
+}
+
+// keepLinks copies l into the current chunk of link lists. The result's
+// capacity is its length, so an append to it cannot reach a neighbour's.
+func (a *applier) keepLinks(l []uint64) []uint64 {
+	if len(l) == 0 {
+		return nil
+	}
+	if cap(a.linkSlab)-len(a.linkSlab) < len(l) {
+		a.linkSlab = make([]uint64, 0, max(slabLen, len(l)))
+	}
+	n := len(a.linkSlab)
+	a.linkSlab = append(a.linkSlab, l...)
+	return a.linkSlab[n:len(a.linkSlab):len(a.linkSlab)]
 }
 
 type ident struct {
@@ -372,7 +404,7 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	fresh := false
 	a.pending = a.pending[:0]
 	a.conflicts = a.conflicts[:0]
-	var links []uint64
+	links := a.links[:0]
 	for _, id := range a.ids {
 		if id.rec != nil && id.rec.Shared {
 			continue
@@ -446,7 +478,9 @@ func (a *applier) apply(ev *event.Event) (Outcome, error) {
 	}
 
 	prevStage := target.Stage
-	en := &state.Entry{EventID: ev.ID, TS: ev.TS, Channel: ev.Channel, Type: ev.Type, Links: links, Props: ev.Props}
+	en := a.newEntry()
+	*en = state.Entry{EventID: ev.ID, TS: ev.TS, Channel: ev.Channel, Type: ev.Type, Links: a.keepLinks(links), Props: ev.Props}
+	a.links = links[:0]
 	if a.e.purchase[ev.Type] {
 		en.Revenue = propNumber(ev.Props, a.e.revenueProp)
 	}
