@@ -116,7 +116,7 @@ func (s *Store) Begin() *Txn {
 		h := s.hint
 		b = &txnBufs{
 			cust:      make(map[string]*Customer, h.cust),
-			custDirty: make(map[string]struct{}, h.cust),
+			custDirty: make(map[string]*Customer, h.cust),
 			ids:       make(map[string]*Identifier, h.ids),
 			idsDirty:  make(map[string]struct{}),
 			seen:      make(map[string]struct{}, h.seen),
@@ -138,7 +138,7 @@ func (s *Store) Begin() *Txn {
 // a write to a finished Txn panics instead of changing the next one.
 type txnBufs struct {
 	cust      map[string]*Customer // nil value: deleted in this Txn
-	custDirty map[string]struct{}
+	custDirty map[string]*Customer // what cust holds for each customer written (nil: deleted)
 	ids       map[string]*Identifier
 	idsDirty  map[string]struct{}
 	seen      map[string]struct{} // event ids applied in this Txn
@@ -295,7 +295,7 @@ func (t *Txn) SetCustomer(c *Customer) {
 		}
 	}
 	t.cust[c.ID] = c
-	t.custDirty[c.ID] = struct{}{}
+	t.custDirty[c.ID] = c
 }
 
 // DeleteCustomer removes a customer record (not its journey) and its
@@ -305,7 +305,7 @@ func (t *Txn) DeleteCustomer(id string) {
 		t.deleteLegacyPending(old)
 	}
 	t.cust[id] = nil
-	t.custDirty[id] = struct{}{}
+	t.custDirty[id] = nil
 }
 
 // Identifier returns the identifier "type:value", or nil when unknown.
@@ -462,8 +462,7 @@ func (t *Txn) Commit() error {
 	buf := t.scratch
 	var kbuf [2 + CustomerIDLen]byte
 	kb := kbuf[:0]
-	for id := range t.custDirty {
-		c := t.cust[id]
+	for id, c := range t.custDirty {
 		kb = append(append(kb[:0], prefixCustomer), id...)
 		if c == nil {
 			t.write(kb, nil, true)
@@ -544,8 +543,8 @@ func (t *Txn) Commit() error {
 				t.s.customers.Add(id, c)
 			}
 		}
-		for id := range t.custDirty {
-			if t.cust[id] == nil {
+		for id, c := range t.custDirty {
+			if c == nil {
 				t.s.customers.Remove(id)
 			}
 		}
