@@ -68,7 +68,7 @@ func (s *Service) admin(op string, do adminOp, r stitch.Request) (*state.Audit, 
 	// The audit names the customer and the identifier's type only.
 	s.log.Info("data-subject request applied", "op", op, "request_id", au.RequestID, "customer_id", au.Resolved, "status", au.Status, "events", au.Events)
 	if len(res.Audits) > 0 && s.o.Staged != nil {
-		s.o.Staged()
+		s.o.Staged(true) // a request's rows go out without waiting for more
 	}
 	return au, nil
 }

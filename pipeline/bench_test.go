@@ -97,11 +97,7 @@ func benchService(b *testing.B, ch string) {
 				Database: cfg.ClickHouse.Database, BatchRows: cfg.ClickHouse.BatchRows,
 				FlushInterval: time.Duration(cfg.ClickHouse.FlushIntervalMS) * time.Millisecond})
 			o.Stage = chsink.Stage(eng)
-			o.Staged = func() { // as omnistitch run does (cmd/omnistitch pokeBytes)
-				if store.PendingRowBytes() >= 4<<20 {
-					w.Poke()
-				}
-			}
+			o.Staged = w.Staged // as omnistitch run does
 		}
 		svc, err := New(o, eng, store)
 		if err != nil {

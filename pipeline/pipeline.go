@@ -64,9 +64,11 @@ type Options struct {
 	// Stage, if set, adds a sink's rows for each batch to the batch itself
 	// (see sinks/clickhouse.Stage), after the engine's changes and before
 	// the commit; Staged is called after each commit that may have added
-	// rows, to wake the sink.
+	// rows, to wake the sink. caughtUp says that the service has nothing
+	// more to apply for now (no records buffered or held back), so that
+	// what waits should go out rather than gather more.
 	Stage  func(*state.Txn, *stitch.Result) error
-	Staged func()
+	Staged func(caughtUp bool)
 	// Backlog, if set, reports that a sink is too far behind (its outbox
 	// over the configured cap): consumption pauses until it is not.
 	Backlog func() bool
@@ -401,7 +403,7 @@ func (s *Service) consume(ctx context.Context) error {
 			s.poke()
 		}
 		if s.o.Staged != nil {
-			s.o.Staged()
+			s.o.Staged(s.align.held == 0 && s.cl.BufferedFetchRecords() == 0)
 		}
 	}
 }
@@ -494,7 +496,7 @@ func (s *Service) fireIdle(idle time.Duration) error {
 		s.m.triggers.Add(float64(len(res.Triggers)))
 		s.poke()
 		if s.o.Staged != nil {
-			s.o.Staged()
+			s.o.Staged(true) // timers fire when no records come
 		}
 	}
 	return nil

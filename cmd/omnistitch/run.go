@@ -85,13 +85,6 @@ type running struct {
 	writer *chsink.Writer // nil without ClickHouse
 }
 
-// The writer is woken before its interval once this much waits (some
-// 40,000 rows), so that under load rows go out as fast as they come in
-// INSERTs large enough for ClickHouse. At 16 MiB a batch of 50,000
-// records often left less than that behind, and the writer sat out the
-// rest of its interval while the outbox grew.
-const pokeBytes = 4 << 20
-
 // logAttrsOf keeps server messages (which may quote row values) out of
 // the log; see chsink.LogAttrs.
 func logAttrsOf(err error) []any { return chsink.LogAttrs(err) }
@@ -151,11 +144,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 			Registerer:    reg,
 		})
 		popts.Stage = chsink.Stage(eng)
-		popts.Staged = func() {
-			if store.PendingRowBytes() >= pokeBytes {
-				writer.Poke()
-			}
-		}
+		popts.Staged = writer.Staged
 		popts.Backlog = func() bool { return store.PendingRowBytes() > int64(ch.OutboxCapBytes) }
 	}
 	for _, f := range tune {

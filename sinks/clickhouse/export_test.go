@@ -30,3 +30,16 @@ func HiddenTriggers(ctx context.Context, w *Writer, customers []string) ([]strin
 	}
 	return slices.Sorted(slices.Values(c.triggers.triggerID)), nil
 }
+
+// PokeBytes is pokeBytes, for the external tests.
+const PokeBytes = pokeBytes
+
+// Woken reports, and takes, a pending wake of the writer.
+func Woken(w *Writer) bool {
+	select {
+	case <-w.wake:
+		return true
+	default:
+		return false
+	}
+}

@@ -405,3 +405,79 @@ func TestOutageMidRun(t *testing.T) {
 	<-done
 	r.check()
 }
+
+// The service's call after each commit wakes the writer once pokeBytes
+// wait, or when it has caught up and anything waits.
+func TestStagedWakes(t *testing.T) {
+	store, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	w := clickhouse.NewWriter(store, clickhouse.WriterOptions{Connect: nil, Database: "x", BatchRows: 5000, FlushInterval: time.Hour})
+	enqueue := func(n int) {
+		txn := store.Begin()
+		txn.EnqueueRows(make([]byte, n))
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Staged(true)
+	if clickhouse.Woken(w) {
+		t.Fatal("woken with nothing waiting")
+	}
+	enqueue(1000)
+	if w.Staged(false); clickhouse.Woken(w) {
+		t.Fatal("woken for 1,000 bytes while the service is busy")
+	}
+	if w.Staged(true); !clickhouse.Woken(w) {
+		t.Fatal("not woken for rows waiting when the service caught up")
+	}
+	enqueue(clickhouse.PokeBytes)
+	if w.Staged(false); !clickhouse.Woken(w) {
+		t.Fatal("not woken with pokeBytes waiting")
+	}
+}
+
+// Caught up, the service wakes the writer after every batch: the rows go
+// out at once, but a stream of small batches is not an INSERT round each.
+func TestWriterRoundsWhenCaughtUp(t *testing.T) {
+	r := newRig(t)
+	w := clickhouse.NewWriter(r.store, clickhouse.WriterOptions{Connect: clickhouse.Connector(&r.cfg.ClickHouse, nil),
+		Database: r.db, BatchRows: 5000, FlushInterval: time.Hour}) // only wakes start rounds here
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s (%+v, %d bytes waiting)", what, w.Stats(), r.store.PendingRowBytes())
+			}
+		}
+	}
+	evs := decodeAll(t, r.cfg, gen.All(gen.Options{Seed: 3, Customers: 50, Events: 2000}))
+	r.apply(evs[:10], 10)
+	w.Staged(true)
+	waitFor("first batch written", func() bool { return r.store.PendingRowBytes() == 0 })
+	before := w.Stats().Inserts
+	start := time.Now()
+	batches := 0
+	for i := 10; time.Since(start) < time.Second && i+5 <= len(evs); i += 5 {
+		r.apply(evs[i:i+5], 5)
+		w.Staged(true)
+		batches++
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor("the stream written", func() bool { return r.store.PendingRowBytes() == 0 })
+	rounds := w.Stats().Inserts - before
+	// One round per 200 ms at most, and one for the last batches.
+	if max := int64(time.Since(start)/(200*time.Millisecond)) + 2; rounds > max || rounds < 2 {
+		t.Fatalf("%d batches in %v went out in %d rounds, want 2 to %d", batches, time.Since(start), rounds, max)
+	}
+}

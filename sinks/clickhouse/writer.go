@@ -119,6 +119,27 @@ func (w *Writer) Stats() WriterStats {
 	return w.mu.stats
 }
 
+// Staged is the service's call after each commit (pipeline.Options.Staged):
+// it wakes the writer once pokeBytes of rows wait, or when the service has
+// caught up and any wait. Under load, rounds then carry ~160,000 rows
+// (INSERTs of batch_rows each): every INSERT is a part in each table for
+// ClickHouse to merge, and at 4 MiB the server took 4.1 µs of CPU per
+// record against 2.5 at 16 MiB (bench/RESULTS.md). Caught up, nothing more
+// would come before the interval, so the rows go out at once.
+func (w *Writer) Staged(caughtUp bool) {
+	if n := w.store.PendingRowBytes(); n >= pokeBytes || (caughtUp && n > 0) {
+		w.Poke()
+	}
+}
+
+const pokeBytes = 16 << 20
+
+// minRoundGap is the least time between the starts of two rounds the
+// writer was woken for: caught up, the service wakes it after every batch,
+// and a trickle of events must not become an INSERT (a part) each. A full
+// round goes on at once, and the interval's rounds are not held back.
+const minRoundGap = 200 * time.Millisecond
+
 // Poke asks for a write now rather than at the next interval.
 func (w *Writer) Poke() {
 	select {
@@ -135,6 +156,7 @@ func (w *Writer) Run(ctx context.Context) {
 	defer tick.Stop()
 	failing := false
 	for {
+		began := time.Now()
 		_, full, err := w.WriteOnce(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -162,6 +184,13 @@ func (w *Writer) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-w.wake:
+			if wait := minRoundGap - time.Since(began); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }
