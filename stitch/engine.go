@@ -341,7 +341,8 @@ type applier struct {
 
 	// Journey entries and their link lists are handed out from chunks,
 	// one allocation per many events instead of two per event (see
-	// newEntry). Nothing keeps an entry past its batch's Result.
+	// newEntry). Nothing keeps an entry past its batch: the Txn's writes
+	// hold them until Commit.
 	entrySlab []state.Entry
 	linkSlab  []uint64
 }
