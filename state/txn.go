@@ -347,12 +347,14 @@ func (t *Txn) SetIdentifier(k string, r *Identifier) {
 
 // Seen reports whether an event id was applied before (or in this Txn).
 func (t *Txn) Seen(eventID string) (bool, error) {
-	if _, ok := t.seen[eventID]; ok {
-		return true, nil
-	}
+	// MarkSeen adds to the filter too, so "certainly absent" holds for
+	// this Txn's own events as well, and most lookups end here.
 	k := t.lookupKey(prefixEvent, eventID)
 	if !t.s.seenEvents.mayContain(k) {
 		return false, nil
+	}
+	if _, ok := t.seen[eventID]; ok {
+		return true, nil
 	}
 	_, closer, err := t.s.db.Get(k)
 	if err == pebble.ErrNotFound {
