@@ -1,7 +1,9 @@
 package stitch_test
 
 import (
+	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -166,6 +168,14 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// benchBatch is the events per atomic commit, about what one Kafka poll
-// brings the service under load.
-const benchBatch = 4096
+// benchBatch is the events per atomic commit: what the service applies at
+// once under load. Measured (bench/RESULTS.md, 2026-12-06): 16,289–18,099
+// records per batch on average at 30,000 people, the aligner's horizon
+// ending most batches before kafka.max_poll_records (25,000). Until then
+// it was 4,096, a guess; OMNISTITCH_BENCH_BATCH sets another size.
+var benchBatch = func() int {
+	if n, err := strconv.Atoi(os.Getenv("OMNISTITCH_BENCH_BATCH")); err == nil && n > 0 {
+		return n
+	}
+	return 16384
+}()
