@@ -177,7 +177,7 @@ func TestBrokerRestart(t *testing.T) {
 func TestDiskNearlyFull(t *testing.T) {
 	addr, db := chtest.Database(t)
 	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", mnt).CombinedOutput(); err != nil {
 		msg := "mounting a tmpfs (needs root): " + err.Error() + " " + strings.TrimSpace(string(out))
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
@@ -189,9 +189,12 @@ func TestDiskNearlyFull(t *testing.T) {
 			t.Errorf("umount %s: %v %s", mnt, err, out)
 		}
 	})
-	// Above what one memtable flush (32 MiB) writes, as the default 256 is:
+	// Above what one memtable flush (64 MiB) writes, as the default 256 is:
 	// the guard must stop work while Pebble still has room to finish it.
-	const minFreeMB = 96
+	// The tmpfs has room for the state and Pebble's write-ahead logs
+	// (preallocated at 110% of the memtable, up to three kept for reuse:
+	// ~350 MB) with more than the minimum to spare.
+	const minFreeMB = 192
 	s := newScenario(t, addr, db, pick(20000, 100000), "state:\n  min_free_mb: "+strconv.Itoa(minFreeMB)+"\n")
 	r := newRig(t, s.cfg, s.addrs, addr, db, filepath.Join(mnt, "state"))
 	prod := produce(t, s.addrs, s.lines, pick(4000, 10000))
