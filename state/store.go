@@ -109,7 +109,9 @@ func Open(dir string, o Options) (*Store, error) {
 		// deleted before their memtable is flushed, and the flushes fall
 		// from 24 to 8 per 650,000 records: measured (bench/RESULTS.md),
 		// 12% less CPU per record into ClickHouse at 30,000 customers.
-		// The price is up to two memtables of 64 MiB, outside the Go heap.
+		// The price is up to two memtables of 64 MiB, outside the Go heap,
+		// and ~350 MB of write-ahead logs on disk (each preallocated at
+		// 110% of the memtable, up to three spent ones kept for reuse).
 		MemTableSize:       64 << 20,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
