@@ -42,10 +42,13 @@ demo: build
 	scripts/clickhouse.sh start .data/clickhouse $(DEMO_CH_PORT) $(DEMO_CH_HTTP)
 	./$(BIN) demo --clickhouse 127.0.0.1:$(DEMO_CH_PORT)
 
-# Throughput of the engine (Pebble on disk, one core and two) and of the
-# service through the embedded broker; see bench/RESULTS.md.
+# Throughput of the engine (Pebble on disk, one core and two; then 20,000
+# people of ~100 events each on one core, the realistic traffic of the
+# engine's target) and of the service through the embedded broker; see
+# bench/RESULTS.md.
 bench:
 	$(GO) test -run=NONE -bench=BenchmarkEngine -cpu=1,2 -benchtime=3x ./stitch/
+	$(GO) test -run=NONE -bench='BenchmarkRulesOverhead/none-20k$$' -cpu=1 -benchtime=1x -count=3 ./stitch/
 	$(GO) test -run=NONE -bench='BenchmarkDecode$$|BenchmarkNormalize' -benchmem -cpu=1 ./stitch/event/ ./stitch/normalize/
 	$(GO) test -run=NONE -bench=BenchmarkServiceThroughKafka -benchtime=3x -cpu=2 ./pipeline/
 
