@@ -82,11 +82,17 @@ func (t *Txn) Enqueue(m *Message) {
 
 // Outbox returns up to max committed messages from the head of the outbox.
 // Delivered messages are removed by Ack, so the head is always the oldest
-// undelivered one; sequence numbers may restart after an empty outbox, so
-// senders keep no cursor. Safe to call concurrently with the writer.
+// undelivered one; sequence numbers may restart after an empty outbox (at
+// open), so senders keep no cursor. Safe to call concurrently with the
+// writer.
+//
+// The read starts past the last delivered message: below it lie only the
+// range deletions of earlier Acks, which an iterator from the start of the
+// outbox steps through on every call until they are compacted away (at
+// 100,000 customers 0.7 of the sender's 1.2 s of CPU).
 func (s *Store) Outbox(max int) ([]*Message, error) {
 	var out []*Message
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOutbox}, UpperBound: []byte{prefixOutbox + 1}})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixOutbox, s.acked.Load()+1), UpperBound: []byte{prefixOutbox + 1}})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +114,9 @@ func (s *Store) Outbox(max int) ([]*Message, error) {
 // delivered. Safe to call concurrently with the writer: the writer never
 // touches delivered messages.
 func (s *Store) Ack(seq uint64) error {
-	if err := s.db.DeleteRange(seqKey(prefixOutbox, 0), seqKey(prefixOutbox, seq+1), s.sync); err != nil {
+	// From the first undelivered one, not from 0: deletions that do not
+	// overlap are cheaper for Pebble to keep and to read past.
+	if err := s.db.DeleteRange(seqKey(prefixOutbox, min(s.acked.Load()+1, seq)), seqKey(prefixOutbox, seq+1), s.sync); err != nil {
 		return err
 	}
 	s.acked.Store(seq)

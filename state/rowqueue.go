@@ -70,7 +70,11 @@ func (s *Store) RowBatches(maxBytes int) ([]RowBatch, error) {
 // bytes at a time, not the whole backlog's. Safe to call concurrently with
 // the writer.
 func (s *Store) EachRowBatch(fn func(b RowBatch) (bool, error)) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRows}, UpperBound: []byte{prefixRows + 1}})
+	// Past the acked batches, as Outbox does past delivered messages.
+	s.ackMu.Lock()
+	from := s.ackedRows
+	s.ackMu.Unlock()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixRows, from), UpperBound: []byte{prefixRows + 1}})
 	if err != nil {
 		return err
 	}
@@ -98,7 +102,7 @@ func (s *Store) AckRows(done []RowBatch) error {
 	s.ackMu.Lock()
 	defer s.ackMu.Unlock()
 	last := done[len(done)-1].Seq
-	if err := s.db.DeleteRange(seqKey(prefixRows, 0), seqKey(prefixRows, last+1), s.sync); err != nil {
+	if err := s.db.DeleteRange(seqKey(prefixRows, min(s.ackedRows, last)), seqKey(prefixRows, last+1), s.sync); err != nil {
 		return err
 	}
 	var n int64

@@ -114,3 +114,69 @@ func TestRowQueueAndVersions(t *testing.T) {
 		t.Fatalf("pending after a stale ack: %d, want %d", got, len("four"))
 	}
 }
+
+// A batch discarded while both outboxes are empty (every earlier one
+// delivered) must not hand out sequence numbers at or below the delivered
+// ones: what it enqueues next would count as delivered already (pending 0,
+// or bytes never counted off), or be skipped by a reader starting past the
+// delivered ones.
+func TestDiscardWithEmptyOutboxesKeepsCounting(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 3 {
+		txn := s.Begin()
+		txn.Enqueue(&Message{Topic: "t", Value: []byte("m")})
+		txn.EnqueueRows([]byte("rows"))
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := s.Outbox(10)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("Outbox = %d messages, %v; want 3", len(msgs), err)
+	}
+	if err := s.Ack(msgs[2].Seq); err != nil {
+		t.Fatal(err)
+	}
+	batches, err := s.RowBatches(1 << 20)
+	if err != nil || len(batches) != 3 {
+		t.Fatalf("RowBatches = %d, %v; want 3", len(batches), err)
+	}
+	if err := s.AckRows(batches); err != nil {
+		t.Fatal(err)
+	}
+
+	txn := s.Begin()
+	txn.Enqueue(&Message{Topic: "t", Value: []byte("discarded")})
+	txn.Discard()
+	txn = s.Begin()
+	txn.Enqueue(&Message{Topic: "t", Value: []byte("after")})
+	txn.EnqueueRows([]byte("after"))
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 1 {
+		t.Fatalf("Pending = %d after a discard and one message, want 1", n)
+	}
+	if msgs, err = s.Outbox(10); err != nil || len(msgs) != 1 || string(msgs[0].Value) != "after" {
+		t.Fatalf("Outbox = %v, %v; want the one message", msgs, err)
+	}
+	if err := s.Ack(msgs[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Fatalf("Pending = %d once delivered, want 0", n)
+	}
+	if batches, err = s.RowBatches(1 << 20); err != nil || len(batches) != 1 || string(batches[0].Data) != "after" {
+		t.Fatalf("RowBatches = %v, %v; want the one batch", batches, err)
+	}
+	if err := s.AckRows(batches); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.PendingRowBytes(); n != 0 {
+		t.Fatalf("PendingRowBytes = %d once written, want 0", n)
+	}
+}

@@ -587,11 +587,18 @@ func (t *Txn) Discard() {
 	t.s.nextMerge, _ = t.s.nextSeq(prefixMerge)
 	t.s.nextConflict, _ = t.s.nextSeq(prefixConflict)
 	t.s.nextTrigger, _ = t.s.nextSeq(prefixTrigger)
+	// The outboxes' next numbers come back to what is stored, but never to
+	// or below a delivered one: with every message delivered nothing is
+	// stored, and the next number would start again at 1, where what
+	// comes next would count as delivered and lie below where readers
+	// start (Store.Outbox, EachRowBatch).
 	if n, err := t.s.nextSeq(prefixOutbox); err == nil {
-		t.s.nextOutbox.Store(n)
+		t.s.nextOutbox.Store(max(n, t.s.acked.Load()+1))
 	}
 	if n, err := t.s.nextSeq(prefixRows); err == nil {
-		t.s.nextRows.Store(n)
+		t.s.ackMu.Lock()
+		t.s.nextRows.Store(max(n, t.s.ackedRows))
+		t.s.ackMu.Unlock()
 	}
 	t.s.rowBytes.Add(-t.rowBytes)
 	t.rowBytes = 0
