@@ -59,7 +59,7 @@ FUZZ_TARGETS := \
 	./stitch/offline:FuzzStitch ./pipeline/source:FuzzMap ./internal/config:FuzzLoad ./state:FuzzDecodeRecords \
 	./internal/jsonscan:FuzzField ./internal/jsonlex:FuzzTokens ./internal/timestamp:FuzzParseRFC3339 \
 	./stitch/rules:FuzzLoad ./stitch/rules:FuzzSegments ./stitch/rules:FuzzCondition ./stitch/rules:FuzzMatchEvents \
-	./pipeline/source:FuzzLoadMapping ./pipeline/source:FuzzMapPaths ./internal/config:FuzzLoadIdentity ./state:FuzzDecodeLog ./sinks/clickhouse:FuzzDecodeRows
+	./pipeline/source:FuzzLoadMapping ./pipeline/source:FuzzMapPaths ./internal/config:FuzzLoadIdentity ./state:FuzzDecodeLog ./state:FuzzRowBatch ./sinks/clickhouse:FuzzDecodeRows
 
 # Hostile input at scale: one cookie (a bot) on 1,000,000 events under the
 # default journey cap (journey.max_events); prints time, heap and state

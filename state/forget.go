@@ -274,6 +274,12 @@ func (t *Txn) EraseCustomer(id string) (*Erased, error) {
 func (s *Store) FindBytes(needle []byte) ([]byte, error) {
 	var found []byte
 	err := scan(s.db, nil, nil, func(k, v []byte) error {
+		if len(k) > 0 && k[0] == prefixRows {
+			var err error
+			if v, err = unpackRows(nil, v); err != nil {
+				return err
+			}
+		}
 		if bytes.Contains(k, needle) || bytes.Contains(v, needle) {
 			found = slices.Clone(k)
 			return errStop

@@ -56,6 +56,10 @@ type Store struct {
 	// (removed and counted off rowBytes); under ackMu.
 	ackMu     sync.Mutex
 	ackedRows uint64
+	// unpacked is the buffer row batches are unpacked into for the
+	// reader (EachRowBatch), kept for the next; under unpackMu.
+	unpackMu sync.Mutex
+	unpacked []byte
 	version   uint64 // last row version committed; owned by the writer
 
 	nextTrigger  uint64 // owned by the writer

@@ -31,7 +31,7 @@ func BenchmarkWriteJourneyRows(b *testing.B) {
 	const perBatch, batches = 10000, 50
 	channels := []string{"web", "store", "callcentre", "email"}
 	types := []string{"page_view", "product_view", "add_to_cart", "purchase", "email_open"}
-	var buf, stored []byte
+	var buf []byte
 	rows := make([]stitch.JourneyRow, perBatch)
 	ctx := context.Background()
 	total := 0
@@ -49,8 +49,7 @@ func BenchmarkWriteJourneyRows(b *testing.B) {
 				}
 			}
 			buf = clickhouse.Encode(buf[:0], txn.Version(), &stitch.Changes{Journeys: rows}, nil)
-			stored = clickhouse.Pack(stored[:0], buf) // as Stage stores them
-			txn.EnqueueRows(stored)
+			txn.EnqueueRows(buf)
 			if err := txn.Commit(); err != nil {
 				b.Fatal(err)
 			}

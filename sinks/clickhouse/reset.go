@@ -41,7 +41,6 @@ func (c *columns) reset() {
 	a.parts, a.requestedAt, a.version = reuse(a.parts), reuse(a.requestedAt), reuse(a.version)
 
 	c.purge.customers, c.purge.identifiers = reuse(c.purge.customers), reuse(c.purge.identifiers)
-	c.unpacked = c.unpacked[:0] // bytes only: nothing to clear
 	clear(c.jIdx)
 	clear(c.pIdx)
 	clear(c.iIdx)

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
-
-	"github.com/klauspost/compress/s2"
 
 	"github.com/omnistitch/omnistitch/state"
 	"github.com/omnistitch/omnistitch/stitch"
@@ -19,33 +16,6 @@ import (
 // as counted lists of fields. Strings are length-prefixed, so any byte
 // sequence in an identifier or props survives as is.
 const rowsFormat = 3 // 2 added profiles' segments, 3 erased log rows and audits; older ones are still read
-
-// Stored, a record is packed (Pack): the format byte with packed set, then
-// an S2 block (klauspost/compress) of the rest. Row batches were 45% of
-// what the service wrote to Pebble's log and memtables; packed they take
-// about half (491 → 224 MB at 100,000 people), so memtables flush a third
-// less often and compactions have less to do, for less CPU than the
-// compression costs (bench/RESULTS.md). Records written unpacked, before
-// packing existed, still decode.
-const packed = 0x80
-
-// maxUnpacked bounds what a packed record may claim to unpack to, so that
-// a corrupt length cannot ask for gigabytes. A batch's rows are a few MiB;
-// Pebble refuses batches of 4 GiB anyway.
-const maxUnpacked = 1 << 30
-
-// Pack appends the stored form of rec, a record Encode wrote, to dst.
-func Pack(dst, rec []byte) []byte {
-	n := s2.MaxEncodedLen(len(rec) - 1)
-	if len(rec) == 0 || n < 0 {
-		return append(dst, rec...) // too large to pack; stored as is
-	}
-	dst = slices.Grow(dst, 1+n)
-	out := dst[len(dst) : len(dst)+1+n]
-	out[0] = rec[0] | packed
-	z := s2.Encode(out[1:], rec[1:]) // fits: out has MaxEncodedLen
-	return dst[:len(dst)+1+len(z)]
-}
 
 // Encode appends the rows of one batch — the engine's changes, its merges
 // and conflicts — to b, all at the batch's version.
@@ -151,10 +121,6 @@ type columns struct {
 	purge      purge
 
 	jIdx, pIdx, iIdx map[string]int // key → row index, per coalesced table
-
-	// unpacked is the buffer packed records are unpacked into, kept for
-	// the next one; decode copies every field out of it.
-	unpacked []byte
 }
 
 type journeyCols struct {
@@ -286,24 +252,8 @@ func (c *columns) decode(b []byte) error {
 	if c.jIdx == nil {
 		c.jIdx, c.pIdx, c.iIdx = map[string]int{}, map[string]int{}, map[string]int{}
 	}
-	if len(b) == 0 {
-		return fmt.Errorf("%w: empty", errFormat)
-	}
-	f, body := b[0], b[1:]
-	if f&packed != 0 {
-		n, err := s2.DecodedLen(body)
-		if err != nil || n > maxUnpacked {
-			return fmt.Errorf("%w: packed length", errFormat)
-		}
-		if cap(c.unpacked) < n {
-			c.unpacked = make([]byte, n)
-		}
-		if body, err = s2.Decode(c.unpacked[:n], body); err != nil {
-			return fmt.Errorf("%w: packed body: %v", errFormat, err)
-		}
-		f &^= packed
-	}
-	d := &dec{b: body}
+	d := &dec{b: b}
+	f := d.byte()
 	if f < 1 || f > rowsFormat {
 		return fmt.Errorf("%w: format %d", errFormat, f)
 	}

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"errors"
 	"math"
-	"reflect"
 	"testing"
 
 	"github.com/omnistitch/omnistitch/state"
@@ -12,9 +11,8 @@ import (
 
 // FuzzDecodeRows: a row outbox record of any shape (a torn or corrupt
 // record on disk) is decoded into columns or refused with errFormat, never
-// a panic; every table's columns stay of one length; a record Encode wrote
-// decodes to the rows it holds, event times clamped to DateTime; and a
-// record decodes the same packed (Pack) as not.
+// a panic; every table's columns stay of one length; and a record Encode
+// wrote decodes to the rows it holds, event times clamped to DateTime.
 func FuzzDecodeRows(f *testing.F) {
 	ch := &stitch.Changes{
 		Journeys: []stitch.JourneyRow{
@@ -42,10 +40,6 @@ func FuzzDecodeRows(f *testing.F) {
 	v1 := append([]byte{1}, full[1:]...) // format 1: profiles without segments
 	f.Add(v1)
 	f.Add([]byte{rowsFormat, 1, 0xff, 0xff, 0xff, 0xff, 0x0f})
-	packedFull := Pack(nil, full)
-	f.Add(packedFull)
-	f.Add(packedFull[:len(packedFull)/2])
-	f.Add([]byte{rowsFormat | packed, 0xff, 0xff, 0xff, 0xff, 0x0f}) // claims 4 GiB
 
 	var want columns
 	if err := want.decode(full); err != nil {
@@ -57,33 +51,11 @@ func FuzzDecodeRows(f *testing.F) {
 		f.Fatalf("decoded rows differ from those encoded: %+v", want)
 	}
 
-	var fromPacked columns
-	if err := fromPacked.decode(packedFull); err != nil {
-		f.Fatalf("a packed record does not decode: %v", err)
-	}
-	fromPacked.unpacked = nil
-	if !reflect.DeepEqual(fromPacked, want) {
-		f.Fatalf("a packed record decodes to other rows than the record:\n%+v\n%+v", fromPacked, want)
-	}
-
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c columns
 		err := c.decode(b)
 		if err != nil && !errors.Is(err, errFormat) {
 			t.Fatalf("error %v is not errFormat", err)
-		}
-		if len(b) > 0 && b[0]&packed == 0 {
-			// Packing a record changes nothing of what it decodes to,
-			// errors included.
-			var p columns
-			perr := p.decode(Pack(nil, b))
-			if (perr == nil) != (err == nil) {
-				t.Fatalf("decoded with error %v, packed with %v", err, perr)
-			}
-			p.unpacked = nil
-			if err == nil && !reflect.DeepEqual(p, c) {
-				t.Fatalf("packed, the record decodes to other rows:\n%+v\n%+v", p, c)
-			}
 		}
 		j, p := &c.journeys, &c.profiles
 		n := len(j.customerID)

@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"math"
 	"strings"
@@ -416,8 +417,13 @@ func TestStagedWakes(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	w := clickhouse.NewWriter(store, clickhouse.WriterOptions{Connect: nil, Database: "x", BatchRows: 5000, FlushInterval: time.Hour})
 	enqueue := func(n int) {
+		// Random bytes: stored as they are, uncompressed, so n of them
+		// count as n.
+		b := make([]byte, n)
+		rand.Read(b)
+		b[0] = 3
 		txn := store.Begin()
-		txn.EnqueueRows(make([]byte, n))
+		txn.EnqueueRows(b)
 		if err := txn.Commit(); err != nil {
 			t.Fatal(err)
 		}

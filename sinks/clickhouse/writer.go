@@ -23,7 +23,7 @@ import (
 // the same atomic batch as the state it describes. The pipeline calls it
 // from Engine.ApplyWith's hook.
 func Stage(eng *stitch.Engine) func(*state.Txn, *stitch.Result) error {
-	var buf, stored []byte
+	var buf []byte
 	return func(t *state.Txn, res *stitch.Result) error {
 		ch, err := eng.Changes(t)
 		if err != nil {
@@ -33,8 +33,7 @@ func Stage(eng *stitch.Engine) func(*state.Txn, *stitch.Result) error {
 			return nil
 		}
 		buf = Encode(buf[:0], t.Version(), ch, res)
-		stored = Pack(stored[:0], buf)
-		t.EnqueueRows(stored) // copied into the batch
+		t.EnqueueRows(buf) // copied into the batch
 		return nil
 	}
 }
@@ -121,13 +120,13 @@ func (w *Writer) Stats() WriterStats {
 }
 
 // Staged is the service's call after each commit (pipeline.Options.Staged):
-// it wakes the writer once pokeBytes of rows wait (packed; ~140,000 rows of
-// the benchmark's), or when
+// it wakes the writer once pokeBytes of rows wait (as stored, compressed:
+// ~140,000 rows of the benchmark's), or when
 // the service has caught up and anything waits. Under load rounds then
 // come with the interval or at pokeBytes, fewer and larger: every INSERT is
 // a part in each table for ClickHouse to merge, and with wakes at 4 MiB the
-// server took 4.1 µs of CPU per record against 2.5 at 16 MiB (unpacked, as
-// rows were stored then; bench/RESULTS.md). Caught up, nothing more would come before the
+// server took 4.1 µs of CPU per record against 2.5 at 16 MiB (uncompressed,
+// as rows were stored then; bench/RESULTS.md). Caught up, nothing more would come before the
 // interval, so the rows go out at once.
 func (w *Writer) Staged(caughtUp bool) {
 	if n := w.store.PendingRowBytes(); n >= pokeBytes || (caughtUp && n > 0) {
