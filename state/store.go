@@ -60,7 +60,7 @@ type Store struct {
 	// reader (EachRowBatch), kept for the next; under unpackMu.
 	unpackMu sync.Mutex
 	unpacked []byte
-	version   uint64 // last row version committed; owned by the writer
+	version  uint64 // last row version committed; owned by the writer
 
 	nextTrigger  uint64 // owned by the writer
 	eventTime    int64  // newest event time committed; owned by the writer
