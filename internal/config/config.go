@@ -147,7 +147,7 @@ type ClickHouse struct {
 	TLS             TLS    `yaml:"tls"`               // TLS to the server (its secure native port)
 	BatchRows       int    `yaml:"batch_rows"`        // rows per INSERT at most; default 100000; 1000..1000000
 	FlushIntervalMS int    `yaml:"flush_interval_ms"` // a partial batch is written after this long (also once 8 MiB of rows wait, as stored (compressed), and whenever the service has caught up, at most every 200 ms); default 1000; 10..60000
-	OutboxCapBytes  int    `yaml:"outbox_cap_bytes"`  // rows waiting on disk beyond which consumption pauses; default 1073741824; >= 1048576
+	OutboxCapBytes  int    `yaml:"outbox_cap_bytes"`  // bytes of rows waiting on disk (as stored, compressed) beyond which consumption pauses; default 1073741824; >= 1048576
 }
 
 // Journey maps event types to funnel stages and bounds each journey.
