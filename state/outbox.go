@@ -119,7 +119,9 @@ func (s *Store) Ack(seq uint64) error {
 	if err := s.db.DeleteRange(seqKey(prefixOutbox, min(s.acked.Load()+1, seq)), seqKey(prefixOutbox, seq+1), s.sync); err != nil {
 		return err
 	}
-	s.acked.Store(seq)
+	if seq > s.acked.Load() { // a stale Ack must not count delivered messages again
+		s.acked.Store(seq)
+	}
 	return nil
 }
 

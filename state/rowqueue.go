@@ -47,10 +47,10 @@ const maxUnpacked = 1 << 30
 // EnqueueRows adds one batch's rows to the row outbox. data is the sink's
 // encoding; its first byte (the sink's format) must be below 0xf5.
 func (t *Txn) EnqueueRows(data []byte) {
-	seq := t.s.nextRows.Add(1) - 1
+	k := seqKey(prefixRows, t.s.nextRows.Add(1)-1)
 	off := len(t.arena)
-	t.writeWith(seqKey(prefixRows, seq), func(b []byte) []byte { return packRows(b, data) })
-	n := int64(len(t.arena) - off - 9)
+	t.writeWith(k, func(b []byte) []byte { return packRows(b, data) })
+	n := int64(len(t.arena) - off - len(k)) // as stored
 	t.s.rowBytes.Add(n)
 	t.rowBytes += n
 }

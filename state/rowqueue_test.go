@@ -172,6 +172,12 @@ func TestDiscardWithEmptyOutboxesKeepsCounting(t *testing.T) {
 	if n := s.Pending(); n != 0 {
 		t.Fatalf("Pending = %d once delivered, want 0", n)
 	}
+	if err := s.Ack(1); err != nil { // a stale acknowledgement
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Fatalf("Pending = %d after a stale Ack, want 0", n)
+	}
 	if batches, err = s.RowBatches(1 << 20); err != nil || len(batches) != 1 || string(batches[0].Data) != "after" {
 		t.Fatalf("RowBatches = %v, %v; want the one batch", batches, err)
 	}

@@ -121,12 +121,12 @@ func (w *Writer) Stats() WriterStats {
 
 // Staged is the service's call after each commit (pipeline.Options.Staged):
 // it wakes the writer once pokeBytes of rows wait (as stored, compressed:
-// ~140,000 rows of the benchmark's), or when
-// the service has caught up and anything waits. Under load rounds then
-// come with the interval or at pokeBytes, fewer and larger: every INSERT is
-// a part in each table for ClickHouse to merge, and with wakes at 4 MiB the
-// server took 4.1 µs of CPU per record against 2.5 at 16 MiB (uncompressed,
-// as rows were stored then; bench/RESULTS.md). Caught up, nothing more would come before the
+// ~140,000 rows of the benchmark's), or when the service has caught up and
+// anything waits. Under load rounds then come with the interval or at
+// pokeBytes, fewer and larger: every INSERT is a part in each table for
+// ClickHouse to merge, and with wakes at 4 MiB the server took 4.1 µs of
+// CPU per record against 2.5 at 16 MiB (uncompressed, as rows were stored
+// then; bench/RESULTS.md). Caught up, nothing more would come before the
 // interval, so the rows go out at once.
 func (w *Writer) Staged(caughtUp bool) {
 	if n := w.store.PendingRowBytes(); n >= pokeBytes || (caughtUp && n > 0) {
