@@ -78,7 +78,8 @@ type Options struct {
 	// Committed, if set, is called after each batch is committed with the
 	// records it consumed (the benchmark measures produce → committed
 	// latency from their timestamps). It runs on the consume loop: keep it
-	// short, and do not keep the records.
+	// short, and keep neither the records nor their bytes: they are
+	// recycled into the client's pools when it returns.
 	Committed func(recs []*kgo.Record)
 }
 
@@ -99,6 +100,7 @@ type Service struct {
 	log   *slog.Logger
 	m     *metrics
 	cl    *kgo.Client
+	pools *fetchPools // the client's memory for fetched batches
 	ready atomic.Bool
 	wake  chan struct{}
 
@@ -140,7 +142,7 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{o: o, eng: eng, store: store, log: o.Logger, m: newMetrics(o.Registerer, func() float64 { return float64(store.Pending()) }), wake: make(chan struct{}, 1),
-		align: newAligner(o.AlignWindow, alignIdle)}
+		align: newAligner(o.AlignWindow, alignIdle), pools: &fetchPools{}}
 	topics := make([]string, 0, len(o.Decoders))
 	for t := range o.Decoders {
 		topics = append(topics, t)
@@ -166,6 +168,9 @@ func New(o Options, eng *stitch.Engine, store *state.Store) (*Service, error) {
 		// The client's own logs and metrics (connections, requests,
 		// throttling, buffered records) beside ours.
 		kgo.WithLogger(kslog.New(o.Logger)),
+		// Fetched batches are decoded into memory the consume loop hands
+		// back (see fetchPools and the Recycle at the end of a batch).
+		kgo.WithPools(s.pools),
 	}
 	if o.Registerer != nil {
 		// Of the client's latency histograms, the two that say whether
@@ -411,6 +416,14 @@ func (s *Service) consume(ctx context.Context) error {
 		}
 		if s.o.Staged != nil {
 			s.o.Staged(s.align.held == 0 && s.cl.BufferedFetchRecords() == 0)
+		}
+		// The batch is committed and its offsets marked: its records'
+		// memory goes back to the client's pools. Nothing holds them now
+		// (decoded events and dead letters are copies); srcs and last
+		// still point at them, unread until refilled.
+		clear(last)
+		for _, r := range took {
+			r.Recycle()
 		}
 	}
 }
