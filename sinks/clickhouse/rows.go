@@ -252,7 +252,11 @@ func (c *columns) decode(b []byte) error {
 	if c.jIdx == nil {
 		c.jIdx, c.pIdx, c.iIdx = map[string]int{}, map[string]int{}, map[string]int{}
 	}
-	d := &dec{b: b}
+	// The strings of a batch are cut from one copy of it rather than
+	// allocated one by one (ten or so per row, half of the writer's
+	// allocations): they live as long as the round's columns, which is
+	// as long as the copy lives.
+	d := &dec{b: b, s: string(b)}
 	f := d.byte()
 	if f < 1 || f > rowsFormat {
 		return fmt.Errorf("%w: format %d", errFormat, f)
@@ -260,8 +264,11 @@ func (c *columns) decode(b []byte) error {
 	v := d.uv()
 	j := &c.journeys
 	for n := d.count(); n > 0 && !d.err; n-- {
+		// A row's key is the encoded pair as it stands in the batch:
+		// length-prefixed, so no other pair encodes alike.
+		at := d.off()
 		cust, eid := d.str(), d.str()
-		i := j.slot(c.jIdx, cust+"\x00"+eid)
+		i := j.slot(c.jIdx, d.since(at))
 		j.customerID[i], j.eventID[i] = cust, eid
 		j.seq[i] = uint32(d.uv())
 		ts := d.iv()
@@ -276,8 +283,9 @@ func (c *columns) decode(b []byte) error {
 		j.version[i], j.deleted[i] = v, 0
 	}
 	for n := d.count(); n > 0 && !d.err; n-- {
+		at := d.off()
 		cust, eid := d.str(), d.str()
-		i := j.slot(c.jIdx, cust+"\x00"+eid)
+		i := j.slot(c.jIdx, d.since(at))
 		j.customerID[i], j.eventID[i] = cust, eid
 		j.seq[i], j.eventTime[i], j.tsMS[i] = 0, dateTime(0), 0
 		j.channel[i], j.typ[i], j.stage[i], j.prevChan[i] = "", "", "", ""
@@ -315,8 +323,9 @@ func (c *columns) decode(b []byte) error {
 	}
 	id := &c.identities
 	for n := d.count(); n > 0 && !d.err; n-- {
+		at := d.off()
 		typ, val := d.str(), d.str()
-		i := id.slot(c.iIdx, typ+"\x00"+val)
+		i := id.slot(c.iIdx, d.since(at))
 		cust := d.str()
 		id.idType[i], id.idValue[i], id.customerID[i] = typ, val, cust
 		// An identifier that links nobody any more (shared) leaves the map.
@@ -444,7 +453,20 @@ func (e enc) strs(ss []string) enc {
 
 type dec struct {
 	b   []byte
+	s   string // when set, what b held at the start: strings are cut from it
 	err bool
+}
+
+// off is how far the decoder has read (of s).
+func (d *dec) off() int { return len(d.s) - len(d.b) }
+
+// since returns what was read from offset at on, as a string cut from s
+// ("" after an error).
+func (d *dec) since(at int) string {
+	if d.err {
+		return ""
+	}
+	return d.s[at:d.off()]
 }
 
 func (d *dec) fail() { d.err, d.b = true, nil }
@@ -506,7 +528,13 @@ func (d *dec) str() string {
 		d.fail()
 		return ""
 	}
-	s := string(d.b[:n])
+	var s string
+	if d.s != "" {
+		at := d.off()
+		s = d.s[at : at+int(n)]
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }
