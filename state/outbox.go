@@ -77,7 +77,7 @@ func decodeMessage(k, b []byte) (*Message, error) {
 // Enqueue adds a message to the outbox.
 func (t *Txn) Enqueue(m *Message) {
 	m.Seq = t.s.nextOutbox.Add(1) - 1
-	t.write(seqKey(prefixOutbox, m.Seq), m.appendTo(nil), false)
+	t.writeWith(seqKey(prefixOutbox, m.Seq), m.appendTo)
 }
 
 // Outbox returns up to max committed messages from the head of the outbox.

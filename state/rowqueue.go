@@ -83,7 +83,9 @@ func unpackRows(buf, v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: row batch length", ErrCorrupt)
 	}
 	if cap(buf) < n {
-		buf = make([]byte, n)
+		// With room to spare: batches grow with the state, and a buffer
+		// of exactly the largest so far is replaced by the next largest.
+		buf = make([]byte, n+n/4)
 	}
 	out, err := s2.Decode(buf[:n], v[1:])
 	if err != nil {
