@@ -17,6 +17,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 )
 
 // Options configure a Store. Zero values take the defaults noted.
@@ -134,7 +135,16 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloomFilter
+		popts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.SnappyCompression }
 	}
+	// L0 files are written by every flush and read back once, by the
+	// compaction that merges them down, within seconds: compressing them
+	// costs Snappy both ways on everything flushed (row batches too,
+	// which are compressed already) for disk space held only that long.
+	// Measured (bench/RESULTS.md): ~1 µs of CPU per record less into
+	// ClickHouse at 100,000 customers. Levels below L0 keep Snappy (a
+	// level left unset would inherit L0's setting).
+	popts.Levels[0].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	// Trigger rules set and delete short-lived keys (pending first events,
 	// absence timers), which land in L0 files as blocks of tombstones.
 	// Pebble's tombstone-density compactions would move each such file
