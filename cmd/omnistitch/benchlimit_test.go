@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"math"
 	"runtime/debug"
 	"slices"
@@ -50,5 +52,36 @@ func TestTruthTable(t *testing.T) {
 	}
 	if eventHash("e1") == eventHash("e22") || eventHash("a") != 0xaf63dc4c8601ec8c { // FNV-1a of "a"
 		t.Fatal("eventHash is not FNV-1a or does not tell the ids apart")
+	}
+}
+
+// The allowance grows with the broker's log: every trigger byte read, and
+// the dead letters' bytes pro rata, never past those the traffic holds.
+func TestHarnessAllowance(t *testing.T) {
+	h := &harnessAllowance{base: 1000, deadBytes: 500, deadN: 10}
+	for _, c := range []struct{ trig, dead, want int64 }{
+		{0, 0, 1000}, {0, 4, 1200}, {300, 10, 1800}, {300, 25, 1800},
+	} {
+		h.triggers.Store(c.trig)
+		if got := h.bytes(c.dead); got != c.want {
+			t.Errorf("triggers %d B, %d dead letters: %d, want %d", c.trig, c.dead, got, c.want)
+		}
+	}
+}
+
+// Under a heap limit the bench reports the service's limit and the
+// harness's allowance beside it, and leaves the limit as it found it (the
+// allowance changes while it runs).
+func TestBenchUnderHeapLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(384 << 20))
+	res, err := runBench(context.Background(), io.Discard, benchOptions{customers: 300, sink: "none", partitions: 2, seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HeapLimitBytes != 384<<20 || res.HarnessHeapBytes <= 0 {
+		t.Fatalf("limit %d, harness %d", res.HeapLimitBytes, res.HarnessHeapBytes)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 384<<20 {
+		t.Fatalf("limit after the bench %d, want 384 MiB", got)
 	}
 }
