@@ -22,8 +22,9 @@ import (
 // what they keep (event.Decoder, the source mappings), and dead letters
 // are copied into the state batch when enqueued; the consume loop recycles
 // a batch's records only after it is committed and its offsets marked. A
-// record never recycled (a revoked partition's held records, a failed
-// batch) is left to the collector, and its memory to the next Get.
+// batch not recycled (a revoked partition's held records, a failed batch,
+// a fetch the client drops for a paused partition) is left to the
+// collector, and the pool allocates anew.
 //
 // Buffers are kept by power-of-two capacity, so a Get from class c is
 // served by any buffer put back there (capacity ≥ 1<<c).

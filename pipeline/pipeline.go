@@ -419,8 +419,8 @@ func (s *Service) consume(ctx context.Context) error {
 		}
 		// The batch is committed and its offsets marked: its records'
 		// memory goes back to the client's pools. Nothing holds them now
-		// (decoded events and dead letters are copies); srcs and last
-		// still point at them, unread until refilled.
+		// (decoded events and dead letters are copies); srcs still
+		// points at them, unread until refilled.
 		clear(last)
 		for _, r := range took {
 			r.Recycle()
