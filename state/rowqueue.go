@@ -84,8 +84,9 @@ func unpackRows(buf, v []byte) ([]byte, error) {
 	}
 	if cap(buf) < n {
 		// With room to spare: batches grow with the state, and a buffer
-		// of exactly the largest so far is replaced by the next largest.
-		buf = make([]byte, n+n/4)
+		// of exactly the largest so far is replaced by the next largest
+		// (still within maxUnpacked, which a corrupt claim cannot pass).
+		buf = make([]byte, min(n+n/4, maxUnpacked))
 	}
 	out, err := s2.Decode(buf[:n], v[1:])
 	if err != nil {
