@@ -145,6 +145,7 @@ type ClickHouse struct {
 	PasswordEnv     string `yaml:"password_env"`      // environment variable holding the password
 	PasswordFile    string `yaml:"password_file"`     // or a file holding it (trailing newline ignored)
 	TLS             TLS    `yaml:"tls"`               // TLS to the server (its secure native port)
+	Compression     string `yaml:"compression"`       // blocks sent to the server: "lz4", "none", or "auto" (none to a loopback address, where compressing only costs CPU; lz4 otherwise); default "auto"
 	BatchRows       int    `yaml:"batch_rows"`        // rows per INSERT at most; default 100000; 1000..1000000
 	FlushIntervalMS int    `yaml:"flush_interval_ms"` // a partial batch is written after this long (also once 8 MiB of rows wait, as stored (compressed), and whenever the service has caught up, at most every 200 ms); default 1000; 10..60000
 	OutboxCapBytes  int    `yaml:"outbox_cap_bytes"`  // bytes of rows waiting on disk (as stored, compressed) beyond which consumption pauses; default 1073741824; >= 1048576

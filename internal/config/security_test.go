@@ -145,3 +145,40 @@ func TestPseudonymiseBadSettings(t *testing.T) {
 	f("pseudonymise:\n  key_file: "+good+"\n  types: [email, mail]\n", 2, "pseudonymise.types[1]", `"mail" is not an identifier type`)
 	f("pseudonymise:\n  key_file: "+good+"\n  types: [email, email]\n", 2, "pseudonymise.types[1]", "listed twice")
 }
+
+// Blocks to ClickHouse are compressed unless the server is on loopback
+// (auto) or the setting says otherwise; anything else is refused, naming
+// the line and field.
+func TestClickHouseCompression(t *testing.T) {
+	for _, tc := range []struct {
+		comp, addr string
+		want       bool
+	}{
+		{"auto", "127.0.0.1:9000", false},
+		{"auto", "[::1]:9000", false},
+		{"auto", "localhost:9000", false},
+		{"auto", "LOCALHOST:9000", false},
+		{"auto", "10.1.2.3:9000", true},
+		{"auto", "clickhouse.example.com:9000", true},
+		{"auto", "", true}, // the sink is off; nothing is sent either way
+		{"lz4", "127.0.0.1:9000", true},
+		{"none", "10.1.2.3:9000", false},
+	} {
+		c := ClickHouse{Compression: tc.comp, Addr: tc.addr}
+		if got := c.Compressed(); got != tc.want {
+			t.Errorf("compression %q to %q: compressed %v, want %v", tc.comp, tc.addr, got, tc.want)
+		}
+	}
+	if got := Default().ClickHouse.Compression; got != "auto" {
+		t.Errorf("default compression %q, want auto", got)
+	}
+	for _, ok := range []string{"auto", "lz4", "none"} {
+		if _, err := Load(writeConfig(t, "clickhouse:\n  compression: "+ok+"\n", shippedIdentity(t))); err != nil {
+			t.Errorf("compression %s: %v", ok, err)
+		}
+	}
+	e, _ := loadErr(t, "clickhouse:\n  addr: 10.1.2.3:9000\n  compression: zstd\n", "")
+	if e.Line != 3 || e.Field != "clickhouse.compression" || !strings.Contains(e.Msg, `"auto", "lz4" or "none"`) || !strings.Contains(e.Msg, "zstd") {
+		t.Errorf("compression zstd: got %v", e)
+	}
+}

@@ -173,6 +173,22 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Compressed reports whether blocks sent to the server are LZ4-compressed
+// (see Compression). Over loopback nothing is saved by it, and the CPU it
+// takes comes out of the service's: into ClickHouse on this project's
+// two-core machine, ~2 µs less per event and ~8% more events/s without it
+// (bench/RESULTS.md, median of five pairs).
+func (c ClickHouse) Compressed() bool {
+	switch c.Compression {
+	case "lz4":
+		return true
+	case "none":
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	return err != nil || !isLoopback(host)
+}
+
 var dbNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func validateClickHouse(c *Config) *problem {
@@ -193,6 +209,11 @@ func validateClickHouse(c *Config) *problem {
 	}
 	if t := ch.TLS; (t.CertFile == "") != (t.KeyFile == "") {
 		return mainProblem(fieldPath{"clickhouse", "tls", "cert_file"}, "cert_file and key_file go together")
+	}
+	switch ch.Compression {
+	case "auto", "lz4", "none":
+	default:
+		return mainProblem(fieldPath{"clickhouse", "compression"}, `must be "auto", "lz4" or "none", got %q`, ch.Compression)
 	}
 	if ch.BatchRows < 1000 || ch.BatchRows > 1000000 {
 		return mainProblem(fieldPath{"clickhouse", "batch_rows"}, "must be between 1000 and 1000000, got %d", ch.BatchRows)

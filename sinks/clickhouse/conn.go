@@ -47,15 +47,18 @@ func Open(ctx context.Context, cfg *config.ClickHouse) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
-	conn, err := clickhouse.Open(&clickhouse.Options{
+	opts := &clickhouse.Options{
 		Addr:         []string{cfg.Addr},
 		Auth:         clickhouse.Auth{Database: "default", Username: cfg.Username, Password: pass},
 		TLS:          tlsCfg,
-		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 		DialTimeout:  dialTimeout,
 		MaxOpenConns: maxConns,
 		MaxIdleConns: maxConns,
-	})
+	}
+	if cfg.Compressed() {
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %s: %w", cfg.Addr, err)
 	}

@@ -33,16 +33,19 @@ type rig struct {
 	w     *clickhouse.Writer
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, set ...func(*config.ClickHouse)) *rig {
 	t.Helper()
 	addr, db := chtest.Database(t)
-	return newRigAt(t, addr, db)
+	return newRigAt(t, addr, db, set...)
 }
 
-func newRigAt(t *testing.T, addr, db string) *rig {
+func newRigAt(t *testing.T, addr, db string, set ...func(*config.ClickHouse)) *rig {
 	t.Helper()
 	cfg := config.Default()
 	cfg.ClickHouse.Addr, cfg.ClickHouse.Database = addr, db
+	for _, f := range set {
+		f(&cfg.ClickHouse)
+	}
 	store, err := state.Open(t.TempDir(), state.Options{CustomerCache: 64, IdentifierCache: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -274,16 +277,25 @@ func TestViewsEqualEngine(t *testing.T) {
 }
 
 // A round larger than one INSERT block (SendBlockRows) is sent in several
-// blocks of one INSERT: every row arrives, and the views equal the engine.
+// blocks of one INSERT: every row arrives, and the views equal the engine,
+// with blocks sent compressed (as to a remote server) or not (as, by
+// default, to the test server on loopback).
 func TestRoundOfManyBlocks(t *testing.T) {
-	r := newRig(t)
-	evs := decodeAll(t, r.cfg, gen.All(gen.Options{Seed: 4, Customers: 600, Events: 3*clickhouse.SendBlockRows + 100}))
-	r.apply(evs, len(evs))
-	if rows, _, err := r.w.WriteOnce(context.Background()); err != nil || rows < 3*clickhouse.SendBlockRows {
-		t.Fatalf("one round wrote %d rows (%v), want more than %d", rows, err, 3*clickhouse.SendBlockRows)
+	for _, comp := range []string{"lz4", "none"} {
+		t.Run(comp, func(t *testing.T) {
+			r := newRig(t, func(c *config.ClickHouse) { c.Compression = comp })
+			if got := r.cfg.ClickHouse.Compressed(); got != (comp == "lz4") {
+				t.Fatalf("compression %q: Compressed() = %v", comp, got)
+			}
+			evs := decodeAll(t, r.cfg, gen.All(gen.Options{Seed: 4, Customers: 600, Events: 3*clickhouse.SendBlockRows + 100}))
+			r.apply(evs, len(evs))
+			if rows, _, err := r.w.WriteOnce(context.Background()); err != nil || rows < 3*clickhouse.SendBlockRows {
+				t.Fatalf("one round wrote %d rows (%v), want more than %d", rows, err, 3*clickhouse.SendBlockRows)
+			}
+			r.drain()
+			r.check()
+		})
 	}
-	r.drain()
-	r.check()
 }
 
 // A web visitor, a store customer and a caller turn out to be one person;
