@@ -177,7 +177,7 @@ func isLoopback(host string) bool {
 // (see Compression). Over loopback nothing is saved by it, and the CPU it
 // takes comes out of the service's: into ClickHouse on this project's
 // two-core machine, ~2 µs less per event and ~8% more events/s without it
-// (bench/RESULTS.md, median of five pairs).
+// (bench/RESULTS.md, medians of eight pairs).
 func (c ClickHouse) Compressed() bool {
 	switch c.Compression {
 	case "lz4":
