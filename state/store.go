@@ -10,6 +10,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -29,12 +30,17 @@ type Options struct {
 	// Without it a process crash loses nothing, a power cut may lose the
 	// last commits.
 	Sync bool
+	// Logger receives Pebble's background errors, write stalls and
+	// corruption, redacted and at most one per kind every few seconds
+	// (see Register for their metrics); nil discards them.
+	Logger *slog.Logger
 }
 
 // Store is an open state directory.
 type Store struct {
-	db   *pebble.DB
-	sync *pebble.WriteOptions
+	db     *pebble.DB
+	sync   *pebble.WriteOptions
+	health *health
 
 	// Caches of committed records, owned by the single writer (not safe
 	// for readers of committed state, which go to Pebble). Written at
@@ -101,8 +107,10 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(o.BlockCacheBytes)
 	defer cache.Unref()
+	h := newHealth(o.Logger)
 	popts := &pebble.Options{
-		Cache: cache,
+		Cache:         cache,
+		EventListener: h.listener(),
 		// A batch larger than half the memtable (counting a skiplist
 		// node of ~190 bytes per key) is not inserted but queued as a
 		// memtable of its own, and flushed to L0 at once. The service's
@@ -160,7 +168,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, sync: pebble.NoSync}
+	s := &Store{db: db, sync: pebble.NoSync, health: h}
 	if o.Sync {
 		s.sync = pebble.Sync
 	}

@@ -93,7 +93,8 @@ func logAttrsOf(err error) []any { return chsink.LogAttrs(err) }
 // running service so that the demo can watch its progress.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(running), tune ...func(*pipeline.Options)) error {
 	store, err := state.Open(cfg.State.Dir, state.Options{
-		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20, Sync: true})
+		CustomerCache: cfg.State.CustomerCache, IdentifierCache: cfg.State.IdentifierCache, BlockCacheBytes: int64(cfg.State.BlockCacheMB) << 20, Sync: true,
+		Logger: log})
 	if err != nil {
 		return err
 	}
@@ -109,6 +110,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store.Register(reg)
 	decoders, err := pipeline.Decoders(cfg)
 	if err != nil {
 		store.Close()

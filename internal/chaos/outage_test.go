@@ -213,6 +213,11 @@ func TestDiskNearlyFull(t *testing.T) {
 		t.Fatalf("while the disk was full: paused %v, applied %v then %v", m2[paused], m["omnistitch_events_applied_total"], m2["omnistitch_events_applied_total"])
 	}
 	t.Logf("paused at %.0f events applied with %.1f MiB free", m2["omnistitch_events_applied_total"], m2["omnistitch_state_disk_free_bytes"]/(1<<20))
+	// The pause must come while Pebble still has room: a flush or
+	// compaction failing for want of space would be counted here.
+	if v, ok := m2["omnistitch_state_background_errors_total"]; !ok || v != 0 || m2["omnistitch_state_disk_usage_bytes"] <= 0 {
+		t.Fatalf("while paused: state background errors %v (exported: %v), state on disk %v bytes", v, ok, m2["omnistitch_state_disk_usage_bytes"])
+	}
 	release()
 	p.waitMetric("consumption to resume", 30*time.Second, func(m map[string]float64) bool {
 		return m[paused] == 0 && m["omnistitch_consumption_paused"] == 0 && m["omnistitch_events_applied_total"] > m2["omnistitch_events_applied_total"]
