@@ -54,7 +54,7 @@ func (h *health) listener() *pebble.EventListener {
 	return &pebble.EventListener{
 		BackgroundError: func(err error) {
 			h.backgroundErrors.Add(1)
-			h.report(slog.LevelError, "background", "state: a flush or compaction failed; Pebble retries it",
+			h.report(slog.LevelError, "background", "state: a flush, compaction or other background task failed; Pebble retries it",
 				describe(err)...)
 		},
 		DataCorruption: func(info pebble.DataCorruptionInfo) {
