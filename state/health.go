@@ -146,7 +146,7 @@ func (s *Store) Register(reg prometheus.Registerer) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "omnistitch_state_background_errors_total",
-			Help: "Flushes and compactions of the state store that failed (Pebble retries them; a full or failing disk fails every retry).",
+			Help: "Flushes, compactions and other background tasks of the state store that failed (Pebble retries them; a full or failing disk fails every retry).",
 		}, count(&h.backgroundErrors)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "omnistitch_state_corruptions_total",
