@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/omnistitch/omnistitch/internal/config"
+	"github.com/omnistitch/omnistitch/internal/heapwatch"
 	"github.com/omnistitch/omnistitch/internal/httpapi"
 	"github.com/omnistitch/omnistitch/pipeline"
 	chsink "github.com/omnistitch/omnistitch/sinks/clickhouse"
@@ -111,6 +112,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store.Register(reg)
+	heap := heapwatch.New(heapwatch.Options{Logger: log})
+	heap.Register(reg)
 	decoders, err := pipeline.Decoders(cfg)
 	if err != nil {
 		store.Close()
@@ -210,6 +213,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, started fu
 	if started != nil {
 		started(running{svc, eng, store, writer})
 	}
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go heap.Run(watchCtx)
 	runErr := svc.Run(ctx)
 	stopWriting()
 	<-writeDone

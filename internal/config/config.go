@@ -54,10 +54,12 @@ type State struct {
 	MinFreeMB int `yaml:"min_free_mb"`
 	// Soft limit of the Go runtime's memory, in MiB (debug.SetMemoryLimit):
 	// near it the garbage collector runs more often, so the process stays
-	// within budget without a smaller cache. Pebble's block cache and
-	// memtables are outside it. The environment's GOMEMLIMIT, when set,
-	// wins. 0 leaves the runtime's default (no limit); default 384;
-	// 0..1048576.
+	// within budget without a smaller cache. Keep it at least twice the
+	// heap live after a collection (omnistitch_heap_live_bytes; the service
+	// warns in its log while the live heap is over half the limit).
+	// Pebble's block cache and memtables are outside it. The environment's
+	// GOMEMLIMIT, when set, wins. 0 leaves the runtime's default (no
+	// limit); default 384; 0..1048576.
 	HeapLimitMB int `yaml:"heap_limit_mb"`
 	// The garbage collector's target percentage (debug.SetGCPercent): the
 	// heap may grow this much beyond what is live before a collection.
