@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -524,5 +525,41 @@ func TestPhoneCacheSeedsE164(t *testing.T) {
 		if v != r.value || res != r.res {
 			t.Errorf("cached %q → %q, %s; a fresh normaliser gives %q, %s", k, r.value, r.res, v, res)
 		}
+	}
+}
+
+// TestPhoneKnownE164 checks that a national spelling of a number already
+// cached in E.164 skips the parser's fixed-point check on the strength of
+// that entry alone, and that only an OK entry of the number itself counts.
+func TestPhoneKnownE164(t *testing.T) {
+	n := newTestNormalizer(t, testOptions())
+	if n.knownE164("+49301234567") {
+		t.Fatal("known before any number was seen")
+	}
+	n.Normalize("phone", "+49 30 1234567")
+	if !n.knownE164("+49301234567") {
+		t.Fatal("a number written in E.164, parsed OK, is not known as a fixed point")
+	}
+	var asked []string
+	v, r := parsePhoneKnowing("0301234567", "DE", func(e string) bool {
+		asked = append(asked, e)
+		return n.knownE164(e)
+	})
+	if v != "+49301234567" || r != OK || !slices.Equal(asked, []string{"+49301234567"}) {
+		t.Errorf("national spelling: %q, %s, asked %q; want +49301234567, OK, asked once for it", v, r, asked)
+	}
+	if wv, wr := parsePhone("0301234567", "DE"); wv != v || wr != r {
+		t.Errorf("with the check: %q, %s; skipping it gave %q, %s", wv, wr, v, r)
+	}
+
+	// A number cached as junk (the test blocklist's "+49309999999") or
+	// invalid proves nothing.
+	n.Normalize("phone", "030 9999999")
+	if n.knownE164("+49309999999") {
+		t.Error("a junk number counts as a known fixed point")
+	}
+	n.Normalize("phone", "12345")
+	if n.knownE164("12345") {
+		t.Error("an invalid spelling counts as a known fixed point")
 	}
 }
